@@ -1,0 +1,7 @@
+//! The Alibaba Cloud layer: a signed, retrying client for RAM, IMS, ResourceManager and STS.
+//!
+//! Everything that knows the wire format lives here, behind typed requests and responses, so the
+//! reconciler only sees Rust types and a classified [`error::AliyunError`].
+
+pub mod sign;
+pub mod product;

@@ -1,0 +1,2 @@
+//! Entry point of the emulator binary.
+fn main() {}

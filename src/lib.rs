@@ -5,3 +5,4 @@
 
 pub mod aliyun;
 pub mod emulator;
+pub mod plan;

@@ -81,6 +81,9 @@ pub struct KeyRecord {
     pub expires_at: Option<jiff::Timestamp>,
     /// `false` for disabled keys (`InvalidAccessKeyId.Inactive`).
     pub active: bool,
+    /// Action patterns this identity may call (`ram:List*`, `sts:AssumeRole`, `*`); anything else
+    /// answers `NoPermission` (403). STS keys minted by `AssumeRole` carry `["*"]`.
+    pub allow: Vec<String>,
 }
 
 /// An error answered to the caller, rendered as Alibaba's error body.
@@ -121,6 +124,9 @@ pub struct CallContext {
     pub now: jiff::Timestamp,
     /// The authenticated caller.
     pub caller: Caller,
+    /// Largest page the emulator hands out whatever `MaxItems`/`PageSize` asks for (`None`: the
+    /// API's own maximum). Small values make every client walk `Marker`/`PageNumber` pages.
+    pub page_limit: Option<u32>,
 }
 
 /// Convenience lookup of a parameter by name.

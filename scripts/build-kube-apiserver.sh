@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver v1.20.2 offline from Debian bookworm's `kubernetes` source package
+# (see ../shared/docs/test-infrastructure.md §1) and caches the binary outside the repository:
+#
+#   ${ADO_CACHE:-$HOME/.cache/account-deletion-operator}/kube-apiserver-v1.20.2
+#
+# Does nothing when that binary is already present. Needs root for the apt packages it installs
+# when missing (golang-go, rsync, make, golang-github-modern-go-reflect2-dev). Prints the path of
+# the binary on its last line.
+set -euo pipefail
+
+K8S_VERSION=1.20.2
+DEB_VERSION='1.20.5+really1.20.2-1.1+deb12u1'
+CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
+OUT="$CACHE/kube-apiserver-v$K8S_VERSION"
+
+log() { printf '[build-kube-apiserver %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+mkdir -p "$CACHE"
+if [[ -x "$OUT" ]]; then
+    log "cached: $OUT"
+    echo "$OUT"
+    exit 0
+fi
+
+# One build at a time per cache (setup.sh may run while a background build is going on).
+exec 9>"$CACHE/kube-apiserver-v$K8S_VERSION.lock"
+if ! flock -n 9; then
+    log "another build holds the lock; waiting for it"
+    flock 9
+fi
+if [[ -x "$OUT" ]]; then
+    log "built by the concurrent run: $OUT"
+    echo "$OUT"
+    exit 0
+fi
+
+start=$(date +%s)
+
+# ---------------------------------------------------------------- build dependencies
+need=()
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v make >/dev/null 2>&1 || need+=(make)
+[[ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ]] || need+=(golang-github-modern-go-reflect2-dev)
+if ((${#need[@]})); then
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+        apt-get update -q >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}" >/dev/null
+    }
+fi
+
+# ---------------------------------------------------------------- fetch the source (private deb-src list)
+WORK="$CACHE/kube-apiserver-build"
+rm -rf "$WORK"
+mkdir -p "$WORK/apt/sources" "$WORK/apt/lists/partial" "$WORK/src" "$WORK/home"
+
+uri=http://deb.debian.org/debian
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    # The first stanza of the system's debian.sources is the main archive.
+    u=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    k=$(awk '/^Signed-By:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    [[ -n "$u" ]] && uri=$u
+    [[ -n "$k" ]] && keyring=$k
+fi
+cat >"$WORK/apt/sources/kubernetes-src.sources" <<EOF
+Types: deb-src
+URIs: $uri
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: $keyring
+
+Types: deb-src
+URIs: ${uri%/debian}/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: $keyring
+EOF
+APT_OPTS=(-oDir::Etc::SourceList=/dev/null "-oDir::Etc::SourceParts=$WORK/apt/sources"
+          "-oDir::State::Lists=$WORK/apt/lists" -oAPT::Sandbox::User=root)
+log "apt-get update (private deb-src list, $uri)"
+apt-get "${APT_OPTS[@]}" update -q >"$WORK/apt-update.log" 2>&1 || {
+    cat "$WORK/apt-update.log" >&2
+    exit 1
+}
+log "apt-get source --download-only kubernetes=$DEB_VERSION"
+(cd "$WORK/src" && apt-get "${APT_OPTS[@]}" source --download-only "kubernetes=$DEB_VERSION" >"$WORK/apt-source.log" 2>&1) || {
+    cat "$WORK/apt-source.log" >&2
+    exit 1
+}
+orig=$(ls "$WORK"/src/kubernetes_*.orig.tar.* | head -n1)
+log "extracting $(basename "$orig") ($(du -h "$orig" | cut -f1))"
+TREE="$WORK/tree"
+mkdir -p "$TREE"
+# The tarball has one top-level directory; strip it.
+tar -xf "$orig" -C "$TREE" --strip-components=1
+[[ -f "$TREE/cmd/kube-apiserver/apiserver.go" ]] || { log "unexpected tree layout in $orig"; exit 1; }
+
+# ---------------------------------------------------------------- reflect2 1.0.1 -> Debian's 1.0.2
+# (vendored 1.0.1 crashes in reflect.mapiterinit with Go >= 1.18 on the first custom resource)
+R2="$TREE/vendor/github.com/modern-go/reflect2"
+rm -f "$R2"/*.go
+cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go "$R2/"
+rm -f "$R2"/*_test.go
+
+# ---------------------------------------------------------------- build like debian/rules
+mkdir -p "$TREE/.go/src/k8s.io"
+ln -sfn "$TREE" "$TREE/.go/src/k8s.io/kubernetes"
+log "make WHAT=cmd/kube-apiserver ($(go version | awk '{print $3}'), $(nproc) cores)"
+(
+    cd "$TREE/.go/src/k8s.io/kubernetes"
+    export GOPATH="$TREE/.go" HOME="$WORK/home" GOCACHE="$WORK/home/go-build" CGO_ENABLED=0 \
+        GO111MODULE=off GOFLAGS='' GOPROXY=off KUBE_VERBOSE=1
+    make WHAT=cmd/kube-apiserver
+) >"$WORK/make.log" 2>&1 || {
+    tail -n 60 "$WORK/make.log" >&2
+    log "build failed; full log: $WORK/make.log"
+    exit 1
+}
+bin="$TREE/_output/local/bin/linux/amd64/kube-apiserver"
+[[ -x "$bin" ]] || { log "no binary at $bin"; exit 1; }
+"$bin" --version >&2
+cp "$bin" "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+rm -rf "$WORK"
+log "done in $(( $(date +%s) - start )) s: $OUT"
+echo "$OUT"

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (as root) for the tests; idempotent and cached:
+#   1. apt packages (etcd, Go and friends for the kube-apiserver build, promtool, lua, yamllint, ...)
+#   2. a Python venv with the official Alibaba Cloud SDKs, pytest, PyYAML and helm-python-sdk:
+#      ${ADO_CACHE}/venv, rebuilt whenever tests/conformance/requirements.txt changes
+#   3. kube-apiserver v1.20.2 built from Debian's source package (scripts/build-kube-apiserver.sh),
+#      cached as ${ADO_CACHE}/kube-apiserver-v1.20.2
+# ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian and PyPI only.
+# Prints timings per step; on success the last lines are `export` statements for the caller.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ADO_CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
+mkdir -p "$ADO_CACHE"
+
+log() { printf '[setup %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+TIMINGS=()
+step_start=0
+begin() { step_start=$(date +%s); log "$1"; }
+end() { TIMINGS+=("$(printf '%-26s %4ss  %s' "$1" "$(( $(date +%s) - step_start ))" "${2:-}")"); }
+
+# ---------------------------------------------------------------- 1. apt packages
+APT_PACKAGES=(etcd-server golang-go rsync make golang-github-modern-go-reflect2-dev openssl jq
+              lua5.4 yamllint prometheus curl ca-certificates python3-venv)
+begin "apt packages"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [[ "$st" == installed ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || die "missing apt packages (${missing[*]}) and not root"
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -q >"$ADO_CACHE/apt-update.log" 2>&1 || { cat "$ADO_CACHE/apt-update.log" >&2; die "apt-get update failed"; }
+    # Services (etcd, prometheus) must not be started by the package scripts: tests start their own.
+    policy_rc=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [[ ! -e $policy_rc ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy_rc"; chmod +x "$policy_rc"; created_policy=1
+    fi
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >"$ADO_CACHE/apt-install.log" 2>&1 \
+        || { ((created_policy)) && rm -f "$policy_rc"; tail -n 40 "$ADO_CACHE/apt-install.log" >&2; die "apt-get install failed"; }
+    ((created_policy)) && rm -f "$policy_rc"
+    # Debian's packages start daemons under systemd only; stop any that came up anyway.
+    for svc in etcd prometheus prometheus-node-exporter; do
+        if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+            systemctl stop "$svc" || true
+        fi
+    done
+    end "apt packages" "installed ${#missing[@]}: ${missing[*]}"
+else
+    end "apt packages" "all ${#APT_PACKAGES[@]} present"
+fi
+ETCD_BIN="$(command -v etcd || true)"
+[[ -x "$ETCD_BIN" ]] || ETCD_BIN=/usr/bin/etcd
+[[ -x "$ETCD_BIN" ]] || die "etcd not found after installing etcd-server"
+command -v promtool >/dev/null || die "promtool not found after installing prometheus"
+
+# ---------------------------------------------------------------- 2. Python venv
+begin "python venv"
+REQ="$ROOT/tests/conformance/requirements.txt"
+[[ -f "$REQ" ]] || die "$REQ missing"
+PY="${ADO_PYTHON:-python3}"
+req_hash=$( { sha256sum "$REQ" | cut -c1-16; "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)
+VENV="$ADO_CACHE/venv"
+stamp="$VENV/.ado-stamp"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$req_hash" && -x "$VENV/bin/python" ]]; then
+    end "python venv" "cached ($req_hash)"
+else
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV" || die "cannot create venv with $PY (install python3-venv)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQ" \
+        >"$ADO_CACHE/pip.log" 2>&1 || { tail -n 40 "$ADO_CACHE/pip.log" >&2; die "pip install failed"; }
+    "$VENV/bin/python" - <<'EOF' || die "venv smoke import failed"
+import alibabacloud_ram20150501, alibabacloud_ims20190815, alibabacloud_resourcemanager20200331
+import alibabacloud_sts20150401, alibabacloud_tea_openapi, alibabacloud_credentials
+import aliyunsdkcore, aliyunsdkram, aliyunsdkresourcemanager, aliyunsdksts, pytest, yaml, helm_python
+EOF
+    echo "$req_hash" >"$stamp"
+    end "python venv" "created ($req_hash)"
+fi
+
+# ---------------------------------------------------------------- 3. kube-apiserver
+begin "kube-apiserver v1.20.2"
+if [[ -x "$ADO_CACHE/kube-apiserver-v1.20.2" ]]; then
+    KUBE_APISERVER_BIN="$ADO_CACHE/kube-apiserver-v1.20.2"
+    end "kube-apiserver v1.20.2" "cached"
+else
+    KUBE_APISERVER_BIN=$(bash "$ROOT/scripts/build-kube-apiserver.sh" | tail -n1)
+    end "kube-apiserver v1.20.2" "built"
+fi
+[[ -x "$KUBE_APISERVER_BIN" ]] || die "kube-apiserver binary missing"
+
+log "summary:"
+for t in "${TIMINGS[@]}"; do log "  $t"; done
+echo "export ADO_CACHE='$ADO_CACHE'"
+echo "export ADO_VENV='$VENV'"
+echo "export ETCD_BIN='$ETCD_BIN'"
+echo "export KUBE_APISERVER_BIN='$KUBE_APISERVER_BIN'"

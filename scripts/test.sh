@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# THE test command (README, CI): bash scripts/test.sh
+#
+# Stages, fail-fast, each timed:
+#   setup      scripts/setup.sh (apt packages, SDK venv, kube-apiserver build; all cached)
+#   fmt        cargo fmt --all -- --check
+#   clippy     cargo clippy --all-targets -- -D warnings
+#   build      cargo build --bins
+#   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver)
+#   conformance  the official Alibaba Cloud Python SDKs against target/debug/aliyun-emulator
+#
+# Exported for the tests: KUBE_APISERVER_BIN, ETCD_BIN, ADO_VENV, ADO_CACHE, ADO_BIN_DIR (the built
+# binaries), ADO_EMULATOR_URL (conformance stage only).
+# Options (env): ADO_SKIP_SETUP=1 (reuse an already set-up machine), ADO_STAGES="fmt clippy ..." (subset).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+[[ "${CI:-}" == true ]] && export CARGO_TERM_COLOR=never
+export ADO_CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
+STAGES="${ADO_STAGES:-setup fmt clippy build test conformance}"
+
+SUMMARY=()
+CURRENT=""
+STAGE_START=0
+T0=$(date +%s)
+EMU_PID=""
+EMU_LOG=""
+
+say() { printf '\n==> [test.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+print_summary() {
+    echo
+    echo "==================== test.sh summary ===================="
+    local s
+    for s in "${SUMMARY[@]}"; do echo "  $s"; done
+    echo "  total: $(( $(date +%s) - T0 )) s"
+    echo "========================================================="
+}
+on_exit() {
+    local rc=$?
+    if [[ -n "$EMU_PID" ]]; then
+        kill "$EMU_PID" 2>/dev/null || true
+        wait "$EMU_PID" 2>/dev/null || true
+        EMU_PID=""
+    fi
+    if [[ -n "$CURRENT" ]]; then
+        SUMMARY+=("$(printf '%-12s FAILED  %5ss' "$CURRENT" "$(( $(date +%s) - STAGE_START ))")")
+        print_summary
+        echo "test.sh: FAILED at stage '$CURRENT' (exit $rc). The first failing stage's output is above." >&2
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+stage() { CURRENT=$1; STAGE_START=$(date +%s); say "stage $1: ${*:2}"; }
+done_stage() {
+    SUMMARY+=("$(printf '%-12s ok      %5ss%s' "$CURRENT" "$(( $(date +%s) - STAGE_START ))" "${1:+  $1}")")
+    CURRENT=""
+}
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- setup
+if wants setup && [[ "${ADO_SKIP_SETUP:-}" != 1 ]]; then
+    stage setup "scripts/setup.sh"
+    exports=$(bash scripts/setup.sh)
+    eval "$exports"
+    done_stage
+else
+    # Same exports, from what is already on the machine.
+    export ADO_VENV="${ADO_VENV:-$ADO_CACHE/venv}"
+    export ETCD_BIN="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
+    export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kube-apiserver-v1.20.2}"
+fi
+export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export ADO_BIN_DIR="$TARGET_DIR/debug"
+
+# ---------------------------------------------------------------- Rust
+if wants fmt; then
+    stage fmt "cargo fmt --all -- --check"
+    if [[ "${CI:-}" == true ]]; then
+        cargo fmt --all -- --check --color never
+    else
+        cargo fmt --all -- --check
+    fi
+    done_stage
+fi
+if wants clippy; then
+    stage clippy "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --all-targets -- -D warnings
+    done_stage
+fi
+if wants build; then
+    stage build "cargo build --bins"
+    cargo build --bins
+    done_stage
+fi
+if wants test; then
+    stage test "cargo test (KUBE_APISERVER_BIN=$KUBE_APISERVER_BIN ETCD_BIN=$ETCD_BIN ADO_BIN_DIR=$ADO_BIN_DIR)"
+    cargo test 2>&1 | tee "$ADO_CACHE/cargo-test.log"
+    counts=$(grep -E '^test result:' "$ADO_CACHE/cargo-test.log" \
+        | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d ignored", p, f, i}')
+    done_stage "$counts"
+fi
+
+# ---------------------------------------------------------------- conformance (official SDKs)
+if wants conformance; then
+    stage conformance "official Alibaba Cloud SDKs vs aliyun-emulator"
+    EMU="$ADO_BIN_DIR/aliyun-emulator"
+    [[ -x "$EMU" ]] || { echo "no $EMU: the build stage must run first" >&2; exit 1; }
+    [[ -x "$ADO_VENV/bin/python" ]] || { echo "no venv at $ADO_VENV: the setup stage must run first" >&2; exit 1; }
+    EMU_LOG=$(mktemp -t ado-emulator.XXXXXX.log)
+    "$EMU" --listen 127.0.0.1:0 --seed tests/conformance/seed.yaml >"$EMU_LOG" 2>&1 </dev/null &
+    EMU_PID=$!
+    addr=""
+    for _ in $(seq 1 300); do
+        addr=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$EMU_LOG" | head -n1 | sed 's/^listening on //' || true)
+        [[ -n "$addr" ]] && break
+        kill -0 "$EMU_PID" 2>/dev/null || { cat "$EMU_LOG" >&2; echo "aliyun-emulator exited at start" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -n "$addr" ]] || { cat "$EMU_LOG" >&2; echo "aliyun-emulator printed no 'listening on' line in 30 s" >&2; exit 1; }
+    export ADO_EMULATOR_URL="$addr"
+    echo "aliyun-emulator (pid $EMU_PID) at $ADO_EMULATOR_URL, log $EMU_LOG"
+    rc=0
+    "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
+        | tee "$ADO_CACHE/conformance.log" || rc=$?
+    # pipefail gives pytest's status through tee
+    kill "$EMU_PID" 2>/dev/null || true
+    wait "$EMU_PID" 2>/dev/null || true
+    EMU_PID=""
+    if ((rc != 0)); then
+        echo "--- tail of the emulator log ($EMU_LOG) ---" >&2
+        tail -n 40 "$EMU_LOG" >&2
+        exit "$rc"
+    fi
+    rm -f "$EMU_LOG"
+    done_stage "$(grep -E '[0-9]+ passed' "$ADO_CACHE/conformance.log" | tail -n1 | tr -d '=' | xargs)"
+fi
+
+print_summary
+echo "test.sh: all stages passed"

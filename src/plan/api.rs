@@ -1,0 +1,151 @@
+//! The narrow seam between the planner and Alibaba Cloud: the read calls discovery needs and one
+//! `apply` per [`Action`]. The signed client implements it (`plan::client`); tests and the
+//! controller's unit tests can use the in-memory [`super::fake::FakeAccount`], which enforces the
+//! RAM conflict rules of alibaba-api.md §4.3.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::action::Action;
+use super::model::{CustomPolicy, PolicyRef, PrincipalKind, VirtualMfaDevice};
+
+/// What the executor and the report need to know about a failed call, whatever the client's
+/// error type is.
+pub trait CallError: std::error::Error + Send + Sync + 'static {
+    /// True for `EntityNotExist*` / 404: on a delete it means the work is already done.
+    fn is_not_found(&self) -> bool;
+    /// Alibaba error code (`DeleteConflict.User.Group`), or a local code for transport errors.
+    fn code(&self) -> &str;
+    /// Alibaba error message.
+    fn message(&self) -> &str;
+    /// RequestId, for ActionTrail and support tickets.
+    fn request_id(&self) -> Option<&str>;
+    /// Error class label (`NotFound`, `Conflict`, `Throttled`, `Transient`, `Auth`, `InvalidInput`,
+    /// `Other`).
+    fn class_name(&self) -> &'static str;
+}
+
+/// A user as listed (IMS `ListUsers` with `Status=active,freeze`, so frozen users are visible).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedUser {
+    /// RAM user name.
+    pub name: String,
+    /// `UserId`.
+    pub id: Option<String>,
+    /// `UserPrincipalName`.
+    pub upn: Option<String>,
+    /// Frozen (`Status=freeze`).
+    pub frozen: bool,
+}
+
+/// A user in the IMS recycle bin as listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedRecycledUser {
+    /// `UserId`.
+    pub id: String,
+    /// `UserPrincipalName`.
+    pub upn: String,
+}
+
+/// Result of a successful mutating call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// RequestId of the call.
+    pub request_id: String,
+    /// `DeletionTaskId` for asynchronous calls (`DeleteServiceLinkedRole`).
+    pub task_id: Option<String>,
+}
+
+/// Where a service-linked role is still used (`Reason.RoleUsages.RoleUsage[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RoleUsage {
+    /// Region (`global`, `cn-hangzhou`).
+    pub region: String,
+    /// Resource ARNs.
+    pub resources: Vec<String>,
+}
+
+/// `GetServiceLinkedRoleDeletionStatus` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlrStatus {
+    /// `SUCCEEDED`, `IN_PROGRESS`, `FAILED`, `NOT_STARTED` or `INTERNAL_ERROR`.
+    pub status: String,
+    /// `Reason.Message` on failure.
+    pub reason: Option<String>,
+    /// `Reason.RoleUsages` on failure.
+    pub usages: Vec<RoleUsage>,
+}
+
+/// The calls the planner makes in one member account (through the access role).
+///
+/// List methods return complete lists (the implementation pages with the largest page size).
+pub trait PlanApi: Sync {
+    /// The client's error type.
+    type Error: CallError;
+
+    /// All users, active and frozen.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<ListedUser>, Self::Error>> + Send;
+    /// AccessKey ids of `user`.
+    fn list_access_keys(&self, user: &str) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Whether `user` has a console login profile (a 404 from `GetLoginProfile` is `false`).
+    fn has_login_profile(&self, user: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Policies attached to `user`.
+    fn list_policies_for_user(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyRef>, Self::Error>> + Send;
+    /// All group names.
+    fn list_groups(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Member user names of `group`.
+    fn list_users_for_group(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Policies attached to `group`.
+    fn list_policies_for_group(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyRef>, Self::Error>> + Send;
+    /// All role names, service-linked ones included.
+    fn list_roles(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Policies attached to `role`.
+    fn list_policies_for_role(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyRef>, Self::Error>> + Send;
+    /// Custom policies with default version and attachment count (`attached_to` left `None`).
+    fn list_custom_policies(&self) -> impl Future<Output = Result<Vec<CustomPolicy>, Self::Error>> + Send;
+    /// Principals a custom policy is attached to.
+    fn list_entities_for_policy(
+        &self,
+        policy: &str,
+    ) -> impl Future<Output = Result<Vec<(PrincipalKind, String)>, Self::Error>> + Send;
+    /// Virtual MFA devices with the user name they are bound to.
+    fn list_virtual_mfa_devices(
+        &self,
+    ) -> impl Future<Output = Result<Vec<VirtualMfaDevice>, Self::Error>> + Send;
+    /// SAML provider names.
+    fn list_saml_providers(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// OIDC provider names.
+    fn list_oidc_providers(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// The current default domain.
+    fn get_default_domain(&self) -> impl Future<Output = Result<String, Self::Error>> + Send;
+    /// Users in the IMS recycle bin.
+    fn list_users_in_recycle_bin(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ListedRecycledUser>, Self::Error>> + Send;
+    /// AccessKey ids recycled with the user `user_id`.
+    fn list_access_keys_in_recycle_bin(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+
+    /// Performs one mutating call.
+    fn apply(&self, action: &Action) -> impl Future<Output = Result<Applied, Self::Error>> + Send;
+    /// Reads a service-linked role deletion task.
+    fn slr_deletion_status(
+        &self,
+        task_id: &str,
+    ) -> impl Future<Output = Result<SlrStatus, Self::Error>> + Send;
+}

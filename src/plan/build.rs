@@ -1,0 +1,519 @@
+//! The desired-state diff: from an [`Inventory`] and the spec's kinds and retain rules to a
+//! [`Plan`] whose actions form a per-object dependency graph (alibaba-api.md §4.4, issue 6).
+//!
+//! Desired state: every selected kind empty, except retained objects and anything a retained or
+//! unselected object still needs. Rules:
+//! - A retained object and what belongs to it (a retained user's keys, login profile, MFA binding,
+//!   memberships and attachments) are never touched.
+//! - Removing a deleted user from a group, or detaching a policy from a deleted principal, is part
+//!   of deleting that principal, so it happens even when the group or policy is retained or its
+//!   kind is not selected; the group or policy itself stays.
+//! - A group that would still contain a user who stays, and a custom policy that would still be
+//!   attached to a principal that stays, cannot be deleted: they are kept with a reason.
+//! - A bound virtual MFA device is deleted only after its user's `UnbindMFADevice`; if the user
+//!   stays, the device is kept.
+//! - Custom policies are deleted with `CascadingDelete=true`, so versions need no separate calls.
+//! - Users deleted in this pass land in the IMS recycle bin; the next pass's inventory lists them
+//!   and plans their purge (the controller requires two consecutive empty inventories anyway).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+
+use super::action::{Action, Kept, Plan, PlannedAction};
+use super::hash::plan_hash;
+use super::model::{Inventory, Kind, PolicyType, PrincipalKind};
+use super::retain::{DEFAULT_ACCESS_ROLE, Retain, RetainError, RetainSpec};
+
+/// What to plan for: the kinds to empty and what to retain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Kinds to empty (`spec.ram.kinds`); others are left alone.
+    pub kinds: BTreeSet<Kind>,
+    /// `spec.ram.retain`.
+    pub retain: RetainSpec,
+    /// `spec.accessRoleName`: always retained.
+    pub access_role: String,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            kinds: Kind::ALL.into_iter().collect(),
+            retain: RetainSpec::default(),
+            access_role: DEFAULT_ACCESS_ROLE.to_string(),
+        }
+    }
+}
+
+/// Builds the plan after validating the retain patterns.
+///
+/// # Errors
+/// A malformed retain pattern (naming `spec.ram.retain.<kind>[i]`).
+pub fn build(inv: &Inventory, opts: &PlanOptions) -> Result<Plan, RetainError> {
+    let retain = opts.retain.compile(&opts.access_role)?;
+    Ok(build_with(inv, &opts.kinds, &retain))
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<(Action, Vec<usize>)>,
+}
+
+impl Graph {
+    fn add(&mut self, action: Action, deps: Vec<usize>) -> usize {
+        self.nodes.push((action, deps));
+        self.nodes.len() - 1
+    }
+}
+
+/// Why a principal that a group or policy depends on stays.
+fn stays_reason(
+    kinds: &BTreeSet<Kind>,
+    retain: &Retain,
+    kept: &HashSet<(Kind, &str)>,
+    kind: Kind,
+    name: &str,
+) -> String {
+    let noun = kind.noun();
+    if !kinds.contains(&kind) {
+        format!("{noun} \"{name}\" (and {} are not selected)", kind.as_str())
+    } else if retain.is_retained(kind, name) {
+        format!("retained {noun} \"{name}\"")
+    } else if kept.contains(&(kind, name)) {
+        format!("{noun} \"{name}\", which is kept")
+    } else {
+        format!("{noun} \"{name}\", which is not in the inventory")
+    }
+}
+
+/// Builds the plan with already-compiled retain rules (pure and deterministic).
+#[must_use]
+pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> Plan {
+    let sel = |k: Kind| kinds.contains(&k);
+    let mut retained: Vec<(Kind, String)> = Vec::new();
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut kept_set: HashSet<(Kind, &str)> = HashSet::new();
+
+    // Users.
+    let mut users_del: HashSet<&str> = HashSet::new();
+    if sel(Kind::Users) {
+        for u in &inv.users {
+            if retain.is_retained(Kind::Users, &u.name) {
+                retained.push((Kind::Users, u.name.clone()));
+            } else {
+                users_del.insert(&u.name);
+            }
+        }
+    }
+
+    // Groups: kept while they would still contain a user who stays.
+    let mut groups_del: HashSet<&str> = HashSet::new();
+    if sel(Kind::Groups) {
+        for g in &inv.groups {
+            if retain.is_retained(Kind::Groups, &g.name) {
+                retained.push((Kind::Groups, g.name.clone()));
+                continue;
+            }
+            let mut members: Vec<&String> = g.members.iter().collect();
+            members.sort();
+            if let Some(m) = members.into_iter().find(|m| !users_del.contains(m.as_str())) {
+                let why = stays_reason(kinds, retain, &kept_set, Kind::Users, m);
+                kept.push(Kept {
+                    kind: Kind::Groups,
+                    name: g.name.clone(),
+                    reason: format!("group \"{}\" kept: it contains {why}", g.name),
+                });
+                kept_set.insert((Kind::Groups, &g.name));
+            } else {
+                groups_del.insert(&g.name);
+            }
+        }
+    }
+
+    // Roles (normal) and service-linked roles.
+    let mut roles_del: HashSet<&str> = HashSet::new();
+    if sel(Kind::Roles) {
+        for r in &inv.roles {
+            if retain.is_retained(Kind::Roles, &r.name) {
+                retained.push((Kind::Roles, r.name.clone()));
+            } else {
+                roles_del.insert(&r.name);
+            }
+        }
+    }
+
+    // Custom policies: kept while attached to a principal that stays.
+    let mut policies_del: Vec<&str> = Vec::new();
+    if sel(Kind::CustomPolicies) {
+        let principal_kinds_known = [Kind::Users, Kind::Groups, Kind::Roles]
+            .iter()
+            .all(|k| inv.has_kind(*k));
+        for p in &inv.custom_policies {
+            if retain.is_retained(Kind::CustomPolicies, &p.name) {
+                retained.push((Kind::CustomPolicies, p.name.clone()));
+                continue;
+            }
+            let mut attached: Vec<(PrincipalKind, &str)> = match &p.attached_to {
+                Some(list) => list.iter().map(|(k, n)| (*k, n.as_str())).collect(),
+                None => {
+                    let custom = |pr: &&super::model::PolicyRef| {
+                        pr.name == p.name && pr.policy_type == PolicyType::Custom
+                    };
+                    let mut v = Vec::new();
+                    for u in &inv.users {
+                        if u.policies.iter().any(|x| custom(&x)) {
+                            v.push((PrincipalKind::User, u.name.as_str()));
+                        }
+                    }
+                    for g in &inv.groups {
+                        if g.policies.iter().any(|x| custom(&x)) {
+                            v.push((PrincipalKind::Group, g.name.as_str()));
+                        }
+                    }
+                    for r in &inv.roles {
+                        if r.policies.iter().any(|x| custom(&x)) {
+                            v.push((PrincipalKind::Role, r.name.as_str()));
+                        }
+                    }
+                    v
+                }
+            };
+            attached.sort();
+            let stays = attached.iter().find(|(pk, n)| {
+                let del = match pk {
+                    PrincipalKind::User => &users_del,
+                    PrincipalKind::Group => &groups_del,
+                    PrincipalKind::Role => &roles_del,
+                };
+                !del.contains(n)
+            });
+            let reason = if let Some((pk, n)) = stays {
+                let why = stays_reason(kinds, retain, &kept_set, pk.kind(), n);
+                Some(format!(
+                    "custom policy \"{}\" kept: it is attached to {why}",
+                    p.name
+                ))
+            } else if p.attached_to.is_none()
+                && !principal_kinds_known
+                && (p.attachment_count as usize) > attached.len()
+            {
+                Some(format!(
+                    "custom policy \"{}\" kept: it is attached to {} principal(s) that were not inventoried",
+                    p.name,
+                    p.attachment_count as usize - attached.len()
+                ))
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    kept.push(Kept {
+                        kind: Kind::CustomPolicies,
+                        name: p.name.clone(),
+                        reason,
+                    });
+                    kept_set.insert((Kind::CustomPolicies, &p.name));
+                }
+                None => policies_del.push(&p.name),
+            }
+        }
+    }
+
+    let mut g = Graph::default();
+    // Indices other objects depend on.
+    let mut unbind_of: HashMap<&str, usize> = HashMap::new();
+    let mut removal_of: HashMap<(&str, &str), usize> = HashMap::new(); // (group, user)
+    let mut detaches_of: HashMap<&str, Vec<usize>> = HashMap::new(); // custom policy -> detaches
+
+    let mut memberships: HashMap<&str, Vec<&str>> = HashMap::new();
+    for grp in &inv.groups {
+        for m in &grp.members {
+            memberships.entry(m.as_str()).or_default().push(&grp.name);
+        }
+    }
+
+    for u in inv.users.iter().filter(|u| users_del.contains(u.name.as_str())) {
+        let mut deps = Vec::new();
+        for k in &u.access_keys {
+            deps.push(g.add(
+                Action::DeleteAccessKey {
+                    user: u.name.clone(),
+                    key_id: k.clone(),
+                },
+                vec![],
+            ));
+        }
+        if u.login_profile {
+            deps.push(g.add(Action::DeleteLoginProfile { user: u.name.clone() }, vec![]));
+        }
+        if let Some(serial) = &u.mfa_serial {
+            let i = g.add(
+                Action::UnbindMfaDevice {
+                    user: u.name.clone(),
+                    serial: serial.clone(),
+                },
+                vec![],
+            );
+            unbind_of.insert(&u.name, i);
+            deps.push(i);
+        }
+        for grp in memberships.get(u.name.as_str()).into_iter().flatten() {
+            let i = g.add(
+                Action::RemoveUserFromGroup {
+                    user: u.name.clone(),
+                    group: (*grp).to_string(),
+                },
+                vec![],
+            );
+            removal_of.insert((grp, &u.name), i);
+            deps.push(i);
+        }
+        for p in &u.policies {
+            let i = g.add(
+                Action::DetachPolicyFromUser {
+                    user: u.name.clone(),
+                    policy: p.name.clone(),
+                    policy_type: p.policy_type,
+                },
+                vec![],
+            );
+            if p.policy_type == PolicyType::Custom {
+                detaches_of.entry(&p.name).or_default().push(i);
+            }
+            deps.push(i);
+        }
+        g.add(Action::DeleteUser { user: u.name.clone() }, deps);
+    }
+
+    for grp in inv.groups.iter().filter(|x| groups_del.contains(x.name.as_str())) {
+        let mut deps: Vec<usize> = grp
+            .members
+            .iter()
+            .filter_map(|m| removal_of.get(&(grp.name.as_str(), m.as_str())).copied())
+            .collect();
+        for p in &grp.policies {
+            let i = g.add(
+                Action::DetachPolicyFromGroup {
+                    group: grp.name.clone(),
+                    policy: p.name.clone(),
+                    policy_type: p.policy_type,
+                },
+                vec![],
+            );
+            if p.policy_type == PolicyType::Custom {
+                detaches_of.entry(&p.name).or_default().push(i);
+            }
+            deps.push(i);
+        }
+        g.add(
+            Action::DeleteGroup {
+                group: grp.name.clone(),
+            },
+            deps,
+        );
+    }
+
+    for r in inv.roles.iter().filter(|x| roles_del.contains(x.name.as_str())) {
+        let mut deps = Vec::new();
+        for p in &r.policies {
+            let i = g.add(
+                Action::DetachPolicyFromRole {
+                    role: r.name.clone(),
+                    policy: p.name.clone(),
+                    policy_type: p.policy_type,
+                },
+                vec![],
+            );
+            if p.policy_type == PolicyType::Custom {
+                detaches_of.entry(&p.name).or_default().push(i);
+            }
+            deps.push(i);
+        }
+        g.add(Action::DeleteRole { role: r.name.clone() }, deps);
+    }
+
+    if sel(Kind::ServiceLinkedRoles) {
+        for r in &inv.service_linked_roles {
+            if retain.is_retained(Kind::ServiceLinkedRoles, &r.name) {
+                retained.push((Kind::ServiceLinkedRoles, r.name.clone()));
+            } else {
+                g.add(Action::DeleteServiceLinkedRole { role: r.name.clone() }, vec![]);
+            }
+        }
+    }
+
+    for p in policies_del {
+        let deps = detaches_of.get(p).cloned().unwrap_or_default();
+        g.add(
+            Action::DeletePolicy {
+                policy: p.to_string(),
+            },
+            deps,
+        );
+    }
+
+    if sel(Kind::VirtualMfaDevices) {
+        for d in &inv.virtual_mfa_devices {
+            let short = d.serial.rsplit_once("mfa/").map_or(d.serial.as_str(), |(_, n)| n);
+            if retain.is_retained(Kind::VirtualMfaDevices, &d.serial)
+                || retain.is_retained(Kind::VirtualMfaDevices, short)
+            {
+                retained.push((Kind::VirtualMfaDevices, d.serial.clone()));
+                continue;
+            }
+            match &d.user {
+                None => {
+                    g.add(
+                        Action::DeleteVirtualMfaDevice {
+                            serial: d.serial.clone(),
+                        },
+                        vec![],
+                    );
+                }
+                Some(u) => match unbind_of.get(u.as_str()) {
+                    Some(&i) => {
+                        g.add(
+                            Action::DeleteVirtualMfaDevice {
+                                serial: d.serial.clone(),
+                            },
+                            vec![i],
+                        );
+                    }
+                    None => {
+                        let why = stays_reason(kinds, retain, &kept_set, Kind::Users, u);
+                        kept.push(Kept {
+                            kind: Kind::VirtualMfaDevices,
+                            name: d.serial.clone(),
+                            reason: format!("virtual MFA device {} kept: it is bound to {why}", d.serial),
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    for (kind, names) in [
+        (Kind::SamlProviders, &inv.saml_providers),
+        (Kind::OidcProviders, &inv.oidc_providers),
+    ] {
+        if !sel(kind) {
+            continue;
+        }
+        for n in names {
+            if retain.is_retained(kind, n) {
+                retained.push((kind, n.clone()));
+            } else if kind == Kind::SamlProviders {
+                g.add(Action::DeleteSamlProvider { name: n.clone() }, vec![]);
+            } else {
+                g.add(Action::DeleteOidcProvider { name: n.clone() }, vec![]);
+            }
+        }
+    }
+
+    if sel(Kind::DefaultDomain)
+        && let Some(d) = inv.default_domain.as_ref().filter(|d| d.is_custom())
+    {
+        if retain.is_retained(Kind::DefaultDomain, &d.current) {
+            retained.push((Kind::DefaultDomain, d.current.clone()));
+        } else {
+            g.add(
+                Action::SetDefaultDomain {
+                    domain: d.initial.clone(),
+                },
+                vec![],
+            );
+        }
+    }
+
+    if sel(Kind::Users) {
+        for ru in &inv.recycle_bin {
+            if retain.is_retained(Kind::Users, ru.name()) {
+                continue;
+            }
+            let deps = ru
+                .access_keys
+                .iter()
+                .map(|k| {
+                    g.add(
+                        Action::DeleteAccessKeyInRecycleBin {
+                            user_id: ru.id.clone(),
+                            upn: ru.upn.clone(),
+                            key_id: k.clone(),
+                        },
+                        vec![],
+                    )
+                })
+                .collect();
+            g.add(
+                Action::DeleteUserInRecycleBin {
+                    user_id: ru.id.clone(),
+                    upn: ru.upn.clone(),
+                },
+                deps,
+            );
+        }
+    }
+
+    let actions = order(g.nodes);
+    retained.sort();
+    retained.dedup();
+    kept.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Plan {
+        hash: plan_hash(&actions),
+        actions,
+        kept,
+        retained,
+    }
+}
+
+/// Deterministic topological order (Kahn's algorithm, always taking the ready action with the
+/// smallest (kind, object, step, target) key), with dependencies remapped to final indices.
+fn order(nodes: Vec<(Action, Vec<usize>)>) -> Vec<PlannedAction> {
+    let n = nodes.len();
+    let mut indegree = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, (_, deps)) in nodes.iter().enumerate() {
+        let mut d = deps.clone();
+        d.sort_unstable();
+        d.dedup();
+        indegree[i] = d.len();
+        for j in d {
+            dependents[j].push(i);
+        }
+    }
+    type Key = (Kind, String, u8, String, usize);
+    let key = |i: usize| -> Key {
+        let (k, obj, step) = nodes[i].0.sort_key();
+        (k, obj.to_string(), step, nodes[i].0.target(), i)
+    };
+    let mut heap: BinaryHeap<Reverse<Key>> = (0..n)
+        .filter(|&i| indegree[i] == 0)
+        .map(|i| Reverse(key(i)))
+        .collect();
+    let mut position = vec![usize::MAX; n];
+    let mut sequence = Vec::with_capacity(n);
+    while let Some(Reverse(k)) = heap.pop() {
+        let i = k.4;
+        position[i] = sequence.len();
+        sequence.push(i);
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                heap.push(Reverse(key(d)));
+            }
+        }
+    }
+    // The graph is acyclic by construction (edges only point from prerequisites to their owner),
+    // so every node was emitted.
+    let mut slots: Vec<Option<(Action, Vec<usize>)>> = nodes.into_iter().map(Some).collect();
+    sequence
+        .into_iter()
+        .filter_map(|i| {
+            let (action, deps) = slots[i].take()?;
+            let mut deps: Vec<usize> = deps.into_iter().map(|j| position[j]).collect();
+            deps.sort_unstable();
+            deps.dedup();
+            Some(PlannedAction { action, deps })
+        })
+        .collect()
+}

@@ -1,0 +1,354 @@
+//! Which objects are never touched: names or glob patterns per kind from `spec.ram.retain`.
+//!
+//! Patterns support `*` (any run of characters, also empty), `?` (exactly one character) and
+//! character classes `[abc]`, `[a-z]`, `[!abc]` / `[^abc]`. Matching is exact and case-sensitive,
+//! because RAM names are case-sensitive: `Alice` does not retain `alice`. Patterns are validated up
+//! front so a typo is reported with its place in the spec instead of silently retaining nothing.
+//! The access role the operator itself signs in with is always retained.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Kind;
+
+/// The access role Resource Directory creates in every member account.
+pub const DEFAULT_ACCESS_ROLE: &str = "ResourceDirectoryAccountAccessRole";
+
+/// `spec.ram.retain`: per kind, names or glob patterns that are never deleted or changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetainSpec {
+    /// RAM users to keep (with their keys, login profile, MFA device, memberships, attachments).
+    pub users: Vec<String>,
+    /// Groups to keep (with their attachments).
+    pub groups: Vec<String>,
+    /// Normal roles to keep (with their attachments).
+    pub roles: Vec<String>,
+    /// Service-linked roles to keep.
+    pub service_linked_roles: Vec<String>,
+    /// Custom policies to keep (they stay attached where they are).
+    pub custom_policies: Vec<String>,
+    /// SAML providers to keep.
+    pub saml_providers: Vec<String>,
+    /// OIDC providers to keep.
+    pub oidc_providers: Vec<String>,
+    /// Virtual MFA devices to keep, by serial number.
+    pub virtual_mfa_devices: Vec<String>,
+    /// Default domain values to keep (matched against the current domain).
+    pub default_domain: Vec<String>,
+}
+
+impl RetainSpec {
+    /// The patterns given for `kind`.
+    #[must_use]
+    pub fn patterns(&self, kind: Kind) -> &[String] {
+        match kind {
+            Kind::Users => &self.users,
+            Kind::Groups => &self.groups,
+            Kind::Roles => &self.roles,
+            Kind::ServiceLinkedRoles => &self.service_linked_roles,
+            Kind::CustomPolicies => &self.custom_policies,
+            Kind::SamlProviders => &self.saml_providers,
+            Kind::OidcProviders => &self.oidc_providers,
+            Kind::VirtualMfaDevices => &self.virtual_mfa_devices,
+            Kind::DefaultDomain => &self.default_domain,
+        }
+    }
+
+    /// Validates every pattern and compiles the matcher; `access_role` is always retained.
+    ///
+    /// # Errors
+    /// The first malformed pattern, naming its place (`spec.ram.retain.users[2]`).
+    pub fn compile(&self, access_role: &str) -> Result<Retain, RetainError> {
+        let mut per_kind = Vec::with_capacity(Kind::ALL.len());
+        for kind in Kind::ALL {
+            let mut pats = Vec::new();
+            for (index, p) in self.patterns(kind).iter().enumerate() {
+                let glob = Glob::parse(p).map_err(|reason| RetainError {
+                    kind,
+                    index,
+                    pattern: p.clone(),
+                    reason,
+                })?;
+                pats.push(glob);
+            }
+            per_kind.push((kind, pats));
+        }
+        Ok(Retain {
+            per_kind,
+            access_role: access_role.to_string(),
+        })
+    }
+}
+
+/// A malformed retain pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("spec.ram.retain.{kind}[{index}]: invalid pattern {pattern:?}: {reason}")]
+pub struct RetainError {
+    /// Kind the pattern was given for.
+    pub kind: Kind,
+    /// Index in that kind's list.
+    pub index: usize,
+    /// The pattern as written.
+    pub pattern: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Compiled retain rules.
+#[derive(Debug, Clone)]
+pub struct Retain {
+    per_kind: Vec<(Kind, Vec<Glob>)>,
+    access_role: String,
+}
+
+impl Default for Retain {
+    fn default() -> Self {
+        Retain {
+            per_kind: Vec::new(),
+            access_role: DEFAULT_ACCESS_ROLE.to_string(),
+        }
+    }
+}
+
+impl Retain {
+    /// True if the object `name` of `kind` must not be touched.
+    #[must_use]
+    pub fn is_retained(&self, kind: Kind, name: &str) -> bool {
+        if kind == Kind::Roles && name == self.access_role {
+            return true;
+        }
+        self.per_kind
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .any(|(_, pats)| pats.iter().any(|g| g.matches(name)))
+    }
+
+    /// The access role name (always retained).
+    #[must_use]
+    pub fn access_role(&self) -> &str {
+        &self.access_role
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Lit(char),
+    Any,
+    Star,
+    Class { negated: bool, items: Vec<(char, char)> },
+}
+
+/// One compiled glob pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    tokens: Vec<Token>,
+}
+
+impl Glob {
+    /// Parses `pattern`.
+    ///
+    /// # Errors
+    /// A plain-words reason: empty pattern, unclosed or empty `[...]`, reversed range.
+    pub fn parse(pattern: &str) -> Result<Glob, String> {
+        if pattern.is_empty() {
+            return Err("empty pattern".to_string());
+        }
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    if tokens.last() != Some(&Token::Star) {
+                        tokens.push(Token::Star);
+                    }
+                    i += 1;
+                }
+                '?' => {
+                    tokens.push(Token::Any);
+                    i += 1;
+                }
+                '[' => {
+                    let start = i;
+                    i += 1;
+                    let negated = matches!(chars.get(i), Some('!' | '^'));
+                    if negated {
+                        i += 1;
+                    }
+                    let mut items = Vec::new();
+                    let mut closed = false;
+                    while i < chars.len() {
+                        let c = chars[i];
+                        if c == ']' {
+                            closed = true;
+                            i += 1;
+                            break;
+                        }
+                        if c == '[' {
+                            return Err(format!("'[' inside a character class at position {i}"));
+                        }
+                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2).is_some_and(|&e| e != ']') {
+                            let end = chars[i + 2];
+                            if end < c {
+                                return Err(format!("reversed range {c}-{end} at position {i}"));
+                            }
+                            items.push((c, end));
+                            i += 3;
+                        } else {
+                            items.push((c, c));
+                            i += 1;
+                        }
+                    }
+                    if !closed {
+                        return Err(format!("unclosed '[' at position {start}"));
+                    }
+                    if items.is_empty() {
+                        return Err(format!("empty character class at position {start}"));
+                    }
+                    tokens.push(Token::Class { negated, items });
+                }
+                ']' => return Err(format!("unmatched ']' at position {i}")),
+                c => {
+                    tokens.push(Token::Lit(c));
+                    i += 1;
+                }
+            }
+        }
+        Ok(Glob { tokens })
+    }
+
+    /// True if `name` matches the whole pattern (case-sensitive).
+    #[must_use]
+    pub fn matches(&self, name: &str) -> bool {
+        let s: Vec<char> = name.chars().collect();
+        let t = &self.tokens;
+        let (mut ti, mut si) = (0usize, 0usize);
+        // Position of the last '*' and the input index it was tried at: classic linear backtracking.
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            let step = match t.get(ti) {
+                Some(Token::Lit(c)) => *c == s[si],
+                Some(Token::Any) => true,
+                Some(Token::Class { negated, items }) => {
+                    items.iter().any(|&(a, b)| a <= s[si] && s[si] <= b) != *negated
+                }
+                Some(Token::Star) => {
+                    star = Some((ti, si));
+                    ti += 1;
+                    continue;
+                }
+                None => false,
+            };
+            if step {
+                ti += 1;
+                si += 1;
+            } else if let Some((st, ss)) = star {
+                ti = st + 1;
+                si = ss + 1;
+                star = Some((st, ss + 1));
+            } else {
+                return false;
+            }
+        }
+        t[ti..].iter().all(|tok| *tok == Token::Star)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        Glob::parse(p).unwrap().matches(s)
+    }
+
+    #[test]
+    fn literal_is_exact_and_case_sensitive() {
+        assert!(m("alice", "alice"));
+        assert!(!m("alice", "Alice"));
+        assert!(!m("alice", "alice2"));
+        assert!(!m("alice", "alic"));
+    }
+
+    #[test]
+    fn star_and_question_mark() {
+        assert!(m("break*", "breakglass"));
+        assert!(m("break*", "break"));
+        assert!(m("*glass", "breakglass"));
+        assert!(m("b*k*s", "breakglass"));
+        assert!(!m("b*k*x", "breakglass"));
+        assert!(m("svc-?", "svc-a"));
+        assert!(!m("svc-?", "svc-ab"));
+        assert!(!m("svc-?", "svc-"));
+        assert!(m("*", ""));
+        assert!(m("a**b", "ab"));
+        assert!(m("*a*a*a", "aaaa"));
+        assert!(!m("*a*a*a", "aab"));
+    }
+
+    #[test]
+    fn character_classes() {
+        assert!(m("ops-[abc]", "ops-b"));
+        assert!(!m("ops-[abc]", "ops-d"));
+        assert!(m("ops-[a-c0-9]", "ops-7"));
+        assert!(m("ops-[!a-c]", "ops-x"));
+        assert!(!m("ops-[^a-c]", "ops-a"));
+        assert!(m("[-a]x", "-x"));
+        assert!(m("[a-]x", "-x"));
+    }
+
+    #[test]
+    fn malformed_patterns_name_kind_index_and_pattern() {
+        let spec = RetainSpec {
+            users: vec!["ok".into(), "fine*".into(), "bad[a-".into()],
+            ..RetainSpec::default()
+        };
+        let err = spec.compile(DEFAULT_ACCESS_ROLE).unwrap_err();
+        assert_eq!(err.kind, Kind::Users);
+        assert_eq!(err.index, 2);
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("spec.ram.retain.users[2]: invalid pattern \"bad[a-\""),
+            "{msg}"
+        );
+        assert!(msg.contains("unclosed"), "{msg}");
+
+        for bad in ["", "x[]", "[z-a]", "a]b", "[[a]"] {
+            let spec = RetainSpec {
+                service_linked_roles: vec![bad.into()],
+                ..RetainSpec::default()
+            };
+            let err = spec.compile(DEFAULT_ACCESS_ROLE).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("spec.ram.retain.serviceLinkedRoles[0]"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_role_is_always_retained_and_kinds_are_separate() {
+        let spec = RetainSpec {
+            users: vec!["break*".into()],
+            ..RetainSpec::default()
+        };
+        let r = spec.compile("CustomAccess").unwrap();
+        assert!(r.is_retained(Kind::Roles, "CustomAccess"));
+        assert!(!r.is_retained(Kind::Roles, DEFAULT_ACCESS_ROLE));
+        assert!(!r.is_retained(Kind::Users, "CustomAccess"));
+        assert!(r.is_retained(Kind::Users, "breakglass"));
+        assert!(!r.is_retained(Kind::Groups, "breakglass"));
+        assert!(Retain::default().is_retained(Kind::Roles, DEFAULT_ACCESS_ROLE));
+    }
+
+    #[test]
+    fn spec_deserializes_from_camel_case_with_missing_kinds() {
+        let s: RetainSpec =
+            serde_json::from_str(r#"{"users":["a"],"serviceLinkedRoles":["AliyunServiceRoleFor*"]}"#)
+                .unwrap();
+        assert_eq!(s.users, vec!["a"]);
+        assert_eq!(s.patterns(Kind::ServiceLinkedRoles), ["AliyunServiceRoleFor*"]);
+        assert!(s.groups.is_empty());
+    }
+}

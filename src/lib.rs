@@ -5,4 +5,8 @@
 
 pub mod aliyun;
 pub mod emulator;
+pub mod controller;
+pub mod crd;
+pub mod http;
+pub mod metrics;
 pub mod plan;

@@ -1,0 +1,1096 @@
+//! One reconcile pass for one `AccountDeletion`, independent of Kubernetes plumbing: it reads the
+//! live account, decides, acts, and returns the new status, the Events to publish and when to come
+//! back. Level-triggered: every pass starts from the live inventory, so a restart at any point
+//! resumes correctly; `status` only carries what Alibaba Cloud cannot tell us again (started
+//! service-linked role tasks, that `DeleteAccount` was accepted, the account id work started on).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::crd::{
+    AccountDeletion, AccountDeletionStatus, AlibabaErrorStatus, ApprovedPlan, DeletionCheckStatus,
+    DeletionResult, Mode, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
+};
+use crate::plan::execute::ExecOptions;
+use crate::plan::{CallError, Kind, Plan};
+
+use super::conditions::{self, Truth};
+use super::directory::{CheckResult, DeletionStatusInfo, Directory, is_no_task};
+use super::hints::hint;
+use super::validate::{Block, Validated};
+
+/// Tunables of a pass.
+#[derive(Debug, Clone)]
+pub struct PassOptions {
+    /// How soon to look again while something asynchronous runs.
+    pub poll: Duration,
+    /// How often to re-inventory a settled account (drift, refreshed plan).
+    pub resync: Duration,
+    /// How soon to retry after a block the user must fix (bounded: no hot loop).
+    pub blocked_retry: Duration,
+    /// How soon to retry after a transient error.
+    pub error_retry: Duration,
+    /// Calls in flight per account.
+    pub concurrency: usize,
+    /// Plan entries shown in `status.plan.first`.
+    pub plan_entries: usize,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        PassOptions {
+            poll: Duration::from_secs(3),
+            resync: Duration::from_secs(600),
+            blocked_retry: Duration::from_secs(120),
+            error_retry: Duration::from_secs(15),
+            concurrency: crate::plan::execute::DEFAULT_CONCURRENCY,
+            plan_entries: 20,
+        }
+    }
+}
+
+/// Normal or Warning, as Kubernetes Events have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Progress.
+    Normal,
+    /// Something the user should look at.
+    Warning,
+}
+
+/// An Event to publish on the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassEvent {
+    /// Normal or Warning.
+    pub kind: EventKind,
+    /// CamelCase reason.
+    pub reason: String,
+    /// What happened, in words.
+    pub note: String,
+    /// The action that produced the event (`DeleteUser`, `Reconcile`).
+    pub action: String,
+}
+
+/// What a pass decided.
+#[derive(Debug, Clone)]
+pub struct PassOutcome {
+    /// The new status.
+    pub status: AccountDeletionStatus,
+    /// Events in order.
+    pub events: Vec<PassEvent>,
+    /// When to run again (`None`: only on change).
+    pub requeue: Option<Duration>,
+    /// `ok`, `blocked` or `error`, for metrics.
+    pub result: &'static str,
+    /// Condition reason when blocked or failed, for metrics.
+    pub reason: Option<String>,
+    /// Objects deleted in this pass, for metrics.
+    pub deleted_now: BTreeMap<Kind, u64>,
+}
+
+/// Persists intermediate status (before the first mutating call, after a `DeleteAccount`), so a
+/// crash right after cannot lose what only we know.
+pub trait StatusSink: Sync {
+    /// Writes `status`.
+    fn save(&self, status: &AccountDeletionStatus) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A sink that keeps nothing (unit tests, the `plan` CLI).
+pub struct NoSink;
+
+impl StatusSink for NoSink {
+    async fn save(&self, _status: &AccountDeletionStatus) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct Halt;
+
+struct Pass<'a> {
+    obj: &'a AccountDeletion,
+    st: AccountDeletionStatus,
+    events: Vec<PassEvent>,
+    now: jiff::Timestamp,
+    opts: &'a PassOptions,
+    requeue: Option<Duration>,
+    result: &'static str,
+    reason: Option<String>,
+    deleted_now: BTreeMap<Kind, u64>,
+}
+
+fn ts(t: jiff::Timestamp) -> String {
+    t.round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+impl Pass<'_> {
+    fn cond(&mut self, type_: &str, status: Truth, reason: &str, message: &str) {
+        let generation = self.obj.metadata.generation;
+        conditions::set(
+            &mut self.st.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            generation,
+            &self.now,
+        );
+    }
+
+    fn event(&mut self, kind: EventKind, reason: &str, action: &str, note: String) {
+        self.events.push(PassEvent {
+            kind,
+            reason: reason.to_string(),
+            note,
+            action: action.to_string(),
+        });
+    }
+
+    /// Work continues; come back after `after`.
+    fn progressing(&mut self, phase: Phase, reason: &str, message: String, after: Duration) -> Halt {
+        self.st.phase = Some(phase);
+        self.cond("Ready", Truth::False, reason, &message);
+        self.cond("Reconciling", Truth::True, reason, &message);
+        self.cond("Stalled", Truth::False, reason, "");
+        self.st.message = Some(message);
+        self.requeue = Some(after);
+        Halt
+    }
+
+    /// The desired state for this mode is reached.
+    fn settled(&mut self, phase: Phase, reason: &str, message: String, after: Option<Duration>) -> Halt {
+        self.st.phase = Some(phase);
+        self.cond("Ready", Truth::True, reason, &message);
+        self.cond("Reconciling", Truth::False, reason, "");
+        self.cond("Stalled", Truth::False, reason, "");
+        self.st.message = Some(message);
+        self.requeue = after;
+        Halt
+    }
+
+    /// Cannot go on until the user (or the account owner) changes something.
+    fn blocked(&mut self, block: Block, action: &str) -> Halt {
+        self.blocked_as(Phase::Blocked, block, action)
+    }
+
+    fn blocked_as(&mut self, phase: Phase, block: Block, action: &str) -> Halt {
+        self.st.phase = Some(phase);
+        self.cond("Ready", Truth::False, block.reason, &block.message);
+        self.cond("Reconciling", Truth::False, block.reason, "");
+        self.cond("Stalled", Truth::True, block.reason, &block.message);
+        // One Warning per distinct message; the recorder aggregates repeats.
+        self.event(EventKind::Warning, block.reason, action, block.message.clone());
+        self.st.message = Some(block.message);
+        self.result = "blocked";
+        self.reason = Some(block.reason.to_string());
+        self.requeue = Some(self.opts.blocked_retry);
+        Halt
+    }
+
+    fn record_error<E: CallError>(&mut self, action: &str, e: &E) {
+        self.st.last_error = Some(AlibabaErrorStatus {
+            action: action.to_string(),
+            code: e.code().to_string(),
+            message: e.message().to_string(),
+            request_id: e.request_id().map(str::to_string),
+            hint: hint(e.code()).map(str::to_string),
+            time: ts(self.now),
+        });
+    }
+
+    /// A failed call: transient ones are retried soon, the rest block with the code and a hint.
+    fn call_failed<E: CallError>(&mut self, action: &str, e: &E, block_reason: &'static str) -> Halt {
+        self.record_error(action, e);
+        let rid = e
+            .request_id()
+            .map(|r| format!(", RequestId {r}"))
+            .unwrap_or_default();
+        let mut message = format!("{action} failed: {} ({}{rid})", e.code(), e.message());
+        if let Some(h) = hint(e.code()) {
+            message.push_str(&format!(": {h}"));
+        }
+        match e.class_name() {
+            "Throttled" | "Transient" => {
+                let phase = self.st.phase.unwrap_or(Phase::Planned);
+                self.result = "error";
+                self.reason = Some(e.code().to_string());
+                self.event(EventKind::Warning, "TransientError", action, message.clone());
+                let after = self.opts.error_retry;
+                let h = self.progressing(phase, "Retrying", message, after);
+                self.requeue = Some(after);
+                h
+            }
+            _ => self.blocked(Block::new(block_reason, message), action),
+        }
+    }
+
+    fn finish(self) -> PassOutcome {
+        PassOutcome {
+            status: self.st,
+            events: self.events,
+            requeue: self.requeue,
+            result: self.result,
+            reason: self.reason,
+            deleted_now: self.deleted_now,
+        }
+    }
+}
+
+/// Runs one pass. `validated` comes from [`super::validate::validate`] (a validation failure is
+/// reported by the caller without calling this).
+pub async fn run<D: Directory, S: StatusSink>(
+    dir: &D,
+    obj: &AccountDeletion,
+    v: &Validated,
+    opts: &PassOptions,
+    sink: &S,
+    now: jiff::Timestamp,
+) -> PassOutcome {
+    let mut st = obj.status.clone().unwrap_or_default();
+    st.observed_generation = obj.metadata.generation;
+    let mut p = Pass {
+        obj,
+        st,
+        events: Vec::new(),
+        now,
+        opts,
+        requeue: None,
+        result: "ok",
+        reason: None,
+        deleted_now: BTreeMap::new(),
+    };
+    let _ = drive(&mut p, dir, v, sink).await;
+    p.finish()
+}
+
+async fn drive<D: Directory, S: StatusSink>(
+    p: &mut Pass<'_>,
+    dir: &D,
+    v: &Validated,
+    sink: &S,
+) -> Result<Halt, Halt> {
+    let spec = &p.obj.spec;
+    let id = spec.account_id.as_str();
+    if p.st.phase == Some(Phase::Deleted) {
+        return Ok(p.settled(
+            Phase::Deleted,
+            "Deleted",
+            format!("account {id} is deleted"),
+            None,
+        ));
+    }
+    if spec.suspend {
+        let phase = p.st.phase.unwrap_or(Phase::Planned);
+        let msg = "spec.suspend is true: no calls to Alibaba Cloud until it is cleared".to_string();
+        p.st.phase = Some(phase);
+        p.cond("Reconciling", Truth::False, "Suspended", &msg);
+        p.cond("Stalled", Truth::False, "Suspended", "");
+        p.cond("Ready", Truth::False, "Suspended", &msg);
+        p.st.message = Some(msg);
+        return Ok(Halt);
+    }
+
+    // Deletion already accepted: only ResourceManager can tell us more.
+    if p.st.delete_requested_time.is_some() {
+        return poll_deletion(p, dir).await;
+    }
+
+    // 1. The target: the right directory, the right account, the right kind of member.
+    let rd = match dir.resource_directory().await {
+        Ok(rd) => rd,
+        Err(e) => return Err(p.call_failed("GetResourceDirectory", &e, "ResourceDirectoryUnavailable")),
+    };
+    if rd.management_account_id == id {
+        return Err(p.blocked(
+            Block::new(
+                "ManagementAccount",
+                format!("account {id} is the management account of resource directory {}; it is never emptied or deleted", rd.id),
+            ),
+            "Verify",
+        ));
+    }
+    let acc = match dir.get_account(id).await {
+        Ok(a) => a,
+        Err(e) if e.is_not_found() => {
+            p.record_error("GetAccount", &e);
+            return Err(p.blocked(
+                Block::new(
+                    "AccountNotInDirectory",
+                    format!(
+                        "account {id} is not a member of resource directory {}; check spec.accountId",
+                        rd.id
+                    ),
+                ),
+                "Verify",
+            ));
+        }
+        Err(e) => return Err(p.call_failed("GetAccount", &e, "AccountLookupFailed")),
+    };
+    p.st.account = Some(ObservedAccount {
+        display_name: acc.display_name.clone(),
+        account_type: acc.account_type.clone(),
+        status: acc.status.clone(),
+    });
+    if acc.display_name != spec.account_display_name {
+        return Err(p.blocked(
+            Block::new(
+                "DisplayNameMismatch",
+                format!(
+                    "spec.accountDisplayName is {:?} but account {id} is named {:?}; nothing is touched until both \
+                     identifiers name the same account",
+                    spec.account_display_name, acc.display_name
+                ),
+            ),
+            "Verify",
+        ));
+    }
+    if v.mode == Mode::Delete && acc.account_type != "ResourceAccount" {
+        return Err(p.blocked(
+            Block::new(
+                "NotDeletableMemberType",
+                format!(
+                    "account {id} is a {} member (joined by invitation); ResourceManager deletes only members created \
+                     in the directory. Remove it from the directory instead, or use mode PurgeRam",
+                    acc.account_type
+                ),
+            ),
+            "Verify",
+        ));
+    }
+
+    // 2. Inventory and plan, through the member's access role.
+    let member = match dir.member(id, &spec.access_role_name).await {
+        Ok(m) => m,
+        Err(e) => return Err(p.call_failed("AssumeRole", &e, "AccessRoleUnavailable")),
+    };
+    let inv = match crate::plan::discover(member.as_ref(), &v.plan_options.kinds, id).await {
+        Ok(i) => i,
+        Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
+    };
+    let plan = match crate::plan::build(&inv, &v.plan_options) {
+        Ok(plan) => plan,
+        Err(e) => return Err(p.blocked(Block::new("InvalidRetainPattern", e.to_string()), "Plan")),
+    };
+    p.st.inventory = inv
+        .counts()
+        .into_iter()
+        .map(|(k, n)| (k.as_str().to_string(), n as u64))
+        .collect();
+    p.st.inventory_time = Some(ts(p.now));
+    p.st.plan = Some(plan_status(&plan, p.opts.plan_entries));
+    p.st.retained = plan
+        .retained
+        .iter()
+        .map(|(k, n)| format!("{}/{n}", k.as_str()))
+        .chain(
+            plan.kept
+                .iter()
+                .map(|k| format!("{}/{} ({})", k.kind.as_str(), k.name, k.reason)),
+        )
+        .collect();
+
+    if v.mode == Mode::Plan {
+        return plan_mode(p, dir, &rd.member_deletion_status, &acc.account_type, &plan).await;
+    }
+
+    // 3. Guards before the first mutating call.
+    if let Some(nb) = v.not_before
+        && p.now < nb
+    {
+        let wait = Duration::from_secs(nb.as_second().saturating_sub(p.now.as_second()).max(1) as u64);
+        let msg = format!(
+            "spec.notBefore is {}: no change before then (plan hash {})",
+            ts(nb),
+            plan.hash
+        );
+        p.st.phase = Some(Phase::Planned);
+        p.cond("Ready", Truth::False, "WaitingForNotBefore", &msg);
+        p.cond("Reconciling", Truth::True, "WaitingForNotBefore", &msg);
+        p.cond("Stalled", Truth::False, "WaitingForNotBefore", "");
+        p.st.message = Some(msg);
+        p.requeue = Some(wait.min(p.opts.resync));
+        return Ok(Halt);
+    }
+    if let Some(approved) = &spec.approved_plan_hash
+        && let Err(block) = check_approval(&mut p.st, approved, &plan)
+    {
+        return Err(p.blocked(block, "Plan"));
+    }
+
+    // 4. Empty RAM.
+    let in_flight =
+        p.st.service_linked_role_tasks
+            .iter()
+            .any(|t| slr_in_flight(&t.status));
+    if !plan.is_empty() || in_flight {
+        if p.st.started_account_id.is_none() {
+            p.st.started_account_id = Some(id.to_string());
+        }
+        p.st.phase = Some(Phase::PurgingRam);
+        p.cond("RamEmpty", Truth::False, "Purging", "RAM objects remain");
+        if let Err(e) = sink.save(&p.st).await {
+            return Err(p.progressing(
+                Phase::PurgingRam,
+                "StatusWriteFailed",
+                format!("could not record progress before deleting ({e}); retrying"),
+                p.opts.error_retry,
+            ));
+        }
+        return purge(p, member.as_ref(), &plan).await;
+    }
+    p.cond(
+        "RamEmpty",
+        Truth::True,
+        "Empty",
+        "the selected RAM kinds are empty except what is retained",
+    );
+
+    if v.mode == Mode::PurgeRam {
+        let msg = format!(
+            "RAM of account {id} is empty except {} retained object(s)",
+            p.st.retained.len()
+        );
+        return Ok(p.settled(Phase::RamEmpty, "RamEmpty", msg, Some(p.opts.resync)));
+    }
+
+    // 5. Delete the account.
+    if rd.member_deletion_status != "Enabled" {
+        return Err(p.blocked(
+            Block::new(
+                "MemberDeletionDisabled",
+                format!(
+                    "member deletion is {} for resource directory {}; enable it in the Resource Directory console \
+                     (SetMemberDeletionPermission Status=Enabled)",
+                    rd.member_deletion_status, rd.id
+                ),
+            ),
+            "DeleteAccount",
+        ));
+    }
+    // A deletion accepted in an earlier life whose status write was lost: adopt it, never re-issue.
+    match dir.deletion_status(id).await {
+        Ok(ds) if ds.status != "CheckFailed" && ds.status != "DeleteFailed" => {
+            p.st.delete_requested_time = Some(ds.create_time.clone().unwrap_or_else(|| ts(p.now)));
+            return apply_deletion_status(p, ds);
+        }
+        Ok(_) => {}
+        Err(e) if is_no_task(e.code()) || e.is_not_found() => {}
+        Err(e) => return Err(p.call_failed("GetAccountDeletionStatus", &e, "DeletionStatusUnavailable")),
+    }
+    let ram_empty_since =
+        p.st.conditions
+            .iter()
+            .find(|c| c.type_ == "RamEmpty")
+            .map(|c| c.last_transition_time.0)
+            .unwrap_or(p.now);
+    let Some(check) = deletion_check(p, dir, Some(ram_empty_since)).await? else {
+        return Ok(p.progressing(
+            Phase::CheckingDeletion,
+            "CheckingDeletion",
+            format!("ResourceManager is checking whether account {id} can be deleted"),
+            p.opts.poll,
+        ));
+    };
+    if !check.blocking.is_empty() {
+        let list: Vec<String> = check
+            .blocking
+            .iter()
+            .map(|c| format!("{} ({}): {}", c.check_name, c.check_id, c.description))
+            .collect();
+        return Err(p.blocked(
+            Block::new(
+                "DeletionBlocked",
+                format!(
+                    "ResourceManager does not allow deleting account {id}: {}",
+                    list.join("; ")
+                ),
+            ),
+            "CheckAccountDelete",
+        ));
+    }
+    let waived = &spec.deletion.abandonable_check_ids;
+    let not_waived: Vec<String> = check
+        .abandonable
+        .iter()
+        .filter(|c| !waived.contains(&c.check_id))
+        .map(|c| format!("{} ({}): {}", c.check_id, c.check_name, c.description))
+        .collect();
+    if !not_waived.is_empty() {
+        return Err(p.blocked(
+            Block::new(
+                "AbandonableChecksNotWaived",
+                format!(
+                    "deleting account {id} abandons resources: {}. Add the check ids to spec.deletion.abandonableCheckIds \
+                     to accept this",
+                    not_waived.join("; ")
+                ),
+            ),
+            "CheckAccountDelete",
+        ));
+    }
+    if !check.allow_delete && check.abandonable.is_empty() {
+        return Err(p.blocked(
+            Block::new(
+                "DeletionBlocked",
+                format!("ResourceManager does not allow deleting account {id}"),
+            ),
+            "CheckAccountDelete",
+        ));
+    }
+    let abandon: Vec<String> = check
+        .abandonable
+        .iter()
+        .map(|c| c.check_id.clone())
+        .filter(|c| waived.contains(c))
+        .collect();
+    match dir.delete_account(id, &abandon).await {
+        Ok(deletion_type) => {
+            p.st.delete_requested_time = Some(ts(p.now));
+            p.st.deletion = Some(DeletionResult {
+                status: "Deleting".into(),
+                deletion_type,
+                deletion_type_description: deletion_type.map(deletion_type_words),
+                ..Default::default()
+            });
+            p.event(
+                EventKind::Normal,
+                "DeleteAccountAccepted",
+                "DeleteAccount",
+                format!(
+                    "ResourceManager accepted the deletion of account {id}{}",
+                    deletion_type
+                        .map(|t| format!(" ({})", deletion_type_words(t)))
+                        .unwrap_or_default()
+                ),
+            );
+            tracing::info!(account = id, action = "DeleteAccount", "deletion accepted");
+            let _ = sink.save(&p.st).await;
+            Ok(p.progressing(
+                Phase::Deleting,
+                "Deleting",
+                format!("account {id} is being deleted"),
+                p.opts.poll,
+            ))
+        }
+        Err(e) if e.code() == "NotSupportedOperation.DeletingAccount" => {
+            p.st.delete_requested_time = Some(ts(p.now));
+            Ok(p.progressing(
+                Phase::Deleting,
+                "Deleting",
+                format!("account {id} is being deleted"),
+                p.opts.poll,
+            ))
+        }
+        Err(e) => Err(p.call_failed("DeleteAccount", &e, "DeleteAccountRejected")),
+    }
+}
+
+/// Digests of the objects a plan touches (`kind/name`), sorted and deduplicated.
+fn object_digests(plan: &Plan) -> Vec<u32> {
+    use sha2::Digest;
+    let mut v: Vec<u32> = plan
+        .actions
+        .iter()
+        .map(|a| {
+            let (kind, name, _) = a.action.sort_key();
+            // Recycle-bin leftovers belong to the user whose deletion was approved.
+            let name = match &a.action {
+                crate::plan::Action::DeleteAccessKeyInRecycleBin { .. }
+                | crate::plan::Action::DeleteUserInRecycleBin { .. } => {
+                    crate::plan::model::user_name_from_upn(name)
+                }
+                _ => name,
+            };
+            let h = sha2::Sha256::digest(format!("{}/{name}", kind.as_str()).as_bytes());
+            u32::from_be_bytes([h[0], h[1], h[2], h[3]])
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Execution under `spec.approvedPlanHash` continues only while the live plan is part of the
+/// approved one: nothing new appeared and no deleted service-linked role came back.
+fn check_approval(st: &mut AccountDeletionStatus, approved: &str, plan: &Plan) -> Result<(), Block> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let live = object_digests(plan);
+    let grew = |what: String| {
+        Block::new(
+            "PlanNotApproved",
+            format!(
+                "{what}; review status.plan and set spec.approvedPlanHash to {} to go on",
+                plan.hash
+            ),
+        )
+    };
+    if plan.hash == approved {
+        if st.approved_plan.as_ref().is_none_or(|a| a.hash != approved) {
+            let bytes: Vec<u8> = live.iter().flat_map(|d| d.to_be_bytes()).collect();
+            st.approved_plan = Some(ApprovedPlan {
+                hash: approved.to_string(),
+                objects: live.len() as u64,
+                digest: engine.encode(bytes),
+            });
+        }
+        return Ok(());
+    }
+    let Some(rec) = st.approved_plan.as_ref().filter(|a| a.hash == approved) else {
+        if plan.is_empty() {
+            return Ok(());
+        }
+        return Err(grew(format!(
+            "the live plan hashes to {} but spec.approvedPlanHash is {approved}: the account is not what was approved",
+            plan.hash
+        )));
+    };
+    let known: Vec<u32> = engine
+        .decode(&rec.digest)
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let new_objects = live.iter().filter(|d| known.binary_search(d).is_err()).count();
+    if new_objects > 0 {
+        return Err(grew(format!(
+            "{new_objects} object(s) appeared that the approved plan {approved} did not contain"
+        )));
+    }
+    for a in &plan.actions {
+        if let crate::plan::Action::DeleteServiceLinkedRole { role } = &a.action
+            && st
+                .service_linked_role_tasks
+                .iter()
+                .any(|t| &t.role == role && t.status == "SUCCEEDED")
+        {
+            return Err(grew(format!(
+                "service-linked role {role} was deleted and has been recreated"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn plan_status(plan: &Plan, n: usize) -> PlanStatus {
+    PlanStatus {
+        hash: plan.hash.clone(),
+        actions: plan.actions.len() as u64,
+        remaining: plan
+            .remaining()
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_string(), n as u64))
+            .collect(),
+        first: plan.first_entries(n),
+        kept: plan
+            .kept
+            .iter()
+            .map(|k| format!("{} {}: {}", k.kind.noun(), k.name, k.reason))
+            .collect(),
+    }
+}
+
+fn slr_in_flight(status: &str) -> bool {
+    matches!(status, "IN_PROGRESS" | "NOT_STARTED" | "UNKNOWN")
+}
+
+/// `0` / `1` in words.
+#[must_use]
+pub fn deletion_type_words(t: i64) -> String {
+    match t {
+        0 => "direct deletion".into(),
+        1 => "silence period before deletion".into(),
+        other => format!("deletion type {other}"),
+    }
+}
+
+async fn plan_mode<D: Directory>(
+    p: &mut Pass<'_>,
+    dir: &D,
+    member_deletion: &str,
+    account_type: &str,
+    plan: &Plan,
+) -> Result<Halt, Halt> {
+    let id = p.obj.spec.account_id.clone();
+    let summary = format!(
+        "plan {}: {} call(s) to empty RAM; nothing is changed in mode Plan. Set spec.mode to PurgeRam or Delete to \
+         execute",
+        plan.hash,
+        plan.actions.len()
+    );
+    p.cond(
+        "RamEmpty",
+        Truth::from_bool(plan.is_empty()),
+        if plan.is_empty() { "Empty" } else { "NotEmpty" },
+        "",
+    );
+    if member_deletion != "Enabled" {
+        p.cond(
+            "DeletionAllowed",
+            Truth::False,
+            "MemberDeletionDisabled",
+            "member deletion is disabled for the resource directory",
+        );
+        return Ok(p.settled(Phase::Planned, "Planned", summary, Some(p.opts.resync)));
+    }
+    if account_type != "ResourceAccount" {
+        p.cond(
+            "DeletionAllowed",
+            Truth::False,
+            "NotDeletableMemberType",
+            "invited members cannot be deleted",
+        );
+        return Ok(p.settled(Phase::Planned, "Planned", summary, Some(p.opts.resync)));
+    }
+    // The pre-check deletes nothing; refresh it once per resync interval.
+    let fresh_after = p
+        .now
+        .checked_sub(jiff::SignedDuration::try_from(p.opts.resync).unwrap_or_default())
+        .ok();
+    match deletion_check(p, dir, fresh_after).await? {
+        None => Ok(p.progressing(
+            Phase::Planned,
+            "CheckingDeletion",
+            format!("{summary}; deletion pre-check of account {id} running"),
+            p.opts.poll,
+        )),
+        Some(_) => Ok(p.settled(Phase::Planned, "Planned", summary, Some(p.opts.resync))),
+    }
+}
+
+/// Starts (when missing or older than `fresh_after`) and reads the deletion pre-check.
+/// `Ok(None)` while it runs.
+async fn deletion_check<D: Directory>(
+    p: &mut Pass<'_>,
+    dir: &D,
+    fresh_after: Option<jiff::Timestamp>,
+) -> Result<Option<CheckResult>, Halt> {
+    let id = p.obj.spec.account_id.clone();
+    let started: Option<jiff::Timestamp> =
+        p.st.deletion_check
+            .as_ref()
+            .and_then(|c| c.started_time.as_deref())
+            .and_then(|t| t.parse().ok());
+    let stale = match (started, fresh_after) {
+        (None, _) => true,
+        (Some(s), Some(f)) => s < f,
+        (Some(_), None) => false,
+    };
+    if stale {
+        if let Err(e) = dir.check_account_delete(&id).await {
+            return Err(p.call_failed("CheckAccountDelete", &e, "DeletionCheckRejected"));
+        }
+        p.st.deletion_check = Some(DeletionCheckStatus {
+            status: "PreChecking".into(),
+            started_time: Some(ts(p.now)),
+            ..Default::default()
+        });
+        tracing::info!(account = %id, action = "CheckAccountDelete", "deletion pre-check started");
+    }
+    let res = match dir.deletion_check_result(&id).await {
+        Ok(r) => r,
+        Err(e) if is_no_task(e.code()) => {
+            // The check vanished (expired on the service side): start over next pass.
+            p.st.deletion_check = None;
+            return Ok(None);
+        }
+        Err(e) => return Err(p.call_failed("GetAccountDeletionCheckResult", &e, "DeletionCheckRejected")),
+    };
+    let started_time = p.st.deletion_check.as_ref().and_then(|c| c.started_time.clone());
+    p.st.deletion_check = Some(DeletionCheckStatus {
+        status: res.status.clone(),
+        allow_delete: (res.status == "PreCheckComplete").then_some(res.allow_delete),
+        started_time,
+        blocking: res.blocking.clone(),
+        abandonable: res.abandonable.clone(),
+    });
+    if res.status != "PreCheckComplete" {
+        return Ok(None);
+    }
+    let waived = &p.obj.spec.deletion.abandonable_check_ids;
+    let unwaived = res
+        .abandonable
+        .iter()
+        .filter(|c| !waived.contains(&c.check_id))
+        .count();
+    let (truth, reason, msg) = if !res.blocking.is_empty() {
+        (
+            Truth::False,
+            "DeletionBlocked",
+            format!("{} blocking check(s)", res.blocking.len()),
+        )
+    } else if unwaived > 0 {
+        (
+            Truth::False,
+            "AbandonableChecksNotWaived",
+            format!("{unwaived} abandonable check(s) not waived"),
+        )
+    } else {
+        (
+            Truth::True,
+            "Allowed",
+            "ResourceManager allows the deletion".to_string(),
+        )
+    };
+    p.cond("DeletionAllowed", truth, reason, &msg);
+    Ok(Some(res))
+}
+
+async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Plan) -> Result<Halt, Halt> {
+    let id = p.obj.spec.account_id.clone();
+    let existing =
+        p.st.service_linked_role_tasks
+            .iter()
+            .filter(|t| slr_in_flight(&t.status))
+            .map(|t| (t.role.clone(), t.task_id.clone()))
+            .collect();
+    let opts = ExecOptions {
+        concurrency: p.opts.concurrency,
+        existing_slr_tasks: existing,
+        ..Default::default()
+    };
+    let report = crate::plan::execute::run(member, plan, &opts).await;
+    for a in &report.audit {
+        tracing::info!(
+            account = %id, action = %a.action, target = %a.target, result = %a.result,
+            request_id = a.request_id.as_deref().unwrap_or(""), "call"
+        );
+    }
+    for (k, n) in &report.deleted {
+        *p.st.deleted.entry(k.as_str().to_string()).or_insert(0) += n;
+        *p.deleted_now.entry(*k).or_insert(0) += n;
+    }
+    // Keep every task ever started (latest state wins) so a restart polls instead of re-issuing.
+    for t in &report.slr_tasks {
+        let usages: Vec<String> = t
+            .usages
+            .iter()
+            .map(|u| format!("{}: {}", u.region, u.resources.join(", ")))
+            .collect();
+        let entry = SlrTaskStatus {
+            role: t.role.clone(),
+            task_id: t.task_id.clone(),
+            status: t.status.clone(),
+            reason: t.reason.clone(),
+            used_by: usages,
+        };
+        match p
+            .st
+            .service_linked_role_tasks
+            .iter_mut()
+            .find(|x| x.role == t.role && x.task_id == t.task_id)
+        {
+            Some(x) => *x = entry,
+            None => p.st.service_linked_role_tasks.push(entry),
+        }
+    }
+    let deleted: u64 = report.deleted.values().sum();
+    if deleted > 0 {
+        let per_kind: Vec<String> = report
+            .deleted
+            .iter()
+            .map(|(k, n)| format!("{}: {n}", k.as_str()))
+            .collect();
+        p.event(
+            EventKind::Normal,
+            "Deleted",
+            "Purge",
+            format!(
+                "deleted {deleted} RAM object(s) in account {id} ({})",
+                per_kind.join(", ")
+            ),
+        );
+    }
+    if let Some(t) = report.slr_tasks.iter().find(|t| t.status == "FAILED") {
+        let used: Vec<String> = t
+            .usages
+            .iter()
+            .map(|u| format!("{}: {}", u.region, u.resources.join(", ")))
+            .collect();
+        return Err(p.blocked(
+            Block::new(
+                "ServiceLinkedRoleInUse",
+                format!(
+                    "service-linked role {} cannot be deleted: {}{}. Delete those resources, or add the role to \
+                     spec.ram.retain.serviceLinkedRoles",
+                    t.role,
+                    t.reason.clone().unwrap_or_else(|| "the deletion task failed".into()),
+                    if used.is_empty() { String::new() } else { format!(" (used by {})", used.join("; ")) }
+                ),
+            ),
+            "DeleteServiceLinkedRole",
+        ));
+    }
+    if let Some(f) = report.failures.iter().find(|f| f.class != "NotFound") {
+        p.st.last_error = Some(AlibabaErrorStatus {
+            action: f.action.api_action().to_string(),
+            code: f.code.clone(),
+            message: f.message.clone(),
+            request_id: f.request_id.clone(),
+            hint: hint(&f.code).map(str::to_string),
+            time: ts(p.now),
+        });
+        let transient = matches!(f.class.as_str(), "Throttled" | "Transient" | "Conflict");
+        let msg = format!(
+            "{} of {} failed: {} ({}){}",
+            f.action.api_action(),
+            f.action.target(),
+            f.code,
+            f.message,
+            f.request_id
+                .as_ref()
+                .map(|r| format!(", RequestId {r}"))
+                .unwrap_or_default()
+        );
+        if !transient {
+            return Err(p.blocked(Block::new("RamCallRejected", msg), f.action.api_action()));
+        }
+        p.event(EventKind::Warning, "RetryingCalls", f.action.api_action(), msg);
+    }
+    let remaining = plan.actions.len() as u64 - report.actions_done.min(plan.actions.len() as u64);
+    let msg = format!(
+        "emptying RAM of account {id}: {} object(s) deleted so far, {remaining} call(s) of this pass left",
+        p.st.deleted.values().sum::<u64>()
+    );
+    // Re-inventory right away: the next pass verifies the result and plans what is left.
+    let after = if report.slr_tasks.iter().any(|t| t.in_flight()) {
+        p.opts.poll
+    } else {
+        Duration::from_millis(200)
+    };
+    Ok(p.progressing(Phase::PurgingRam, "PurgingRam", msg, after))
+}
+
+async fn poll_deletion<D: Directory>(p: &mut Pass<'_>, dir: &D) -> Result<Halt, Halt> {
+    let id = p.obj.spec.account_id.clone();
+    match dir.deletion_status(&id).await {
+        Ok(ds) => apply_deletion_status(p, ds),
+        Err(e) if e.is_not_found() && e.code() == "EntityNotExists.Account" => {
+            // The member is gone from the directory: the deletion finished.
+            let mut d = p.st.deletion.clone().unwrap_or_default();
+            d.status = "Success".into();
+            apply_deletion_status(
+                p,
+                DeletionStatusInfo {
+                    status: d.status,
+                    deletion_type: d.deletion_type,
+                    create_time: d.create_time,
+                    deletion_time: d.deletion_time,
+                    fail_reasons: d.fail_reasons,
+                },
+            )
+        }
+        Err(e) => Err(p.call_failed("GetAccountDeletionStatus", &e, "DeletionStatusUnavailable")),
+    }
+}
+
+fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Result<Halt, Halt> {
+    let id = p.obj.spec.account_id.clone();
+    p.st.deletion = Some(DeletionResult {
+        status: ds.status.clone(),
+        deletion_type: ds.deletion_type,
+        deletion_type_description: ds.deletion_type.map(deletion_type_words),
+        create_time: ds.create_time.clone(),
+        deletion_time: ds.deletion_time.clone(),
+        fail_reasons: ds.fail_reasons.clone(),
+    });
+    match ds.status.as_str() {
+        "Success" => {
+            p.cond(
+                "Deleted",
+                Truth::True,
+                "Deleted",
+                "ResourceManager reports the account deleted",
+            );
+            p.event(
+                EventKind::Normal,
+                "AccountDeleted",
+                "GetAccountDeletionStatus",
+                format!("account {id} is deleted"),
+            );
+            tracing::info!(account = %id, "account deleted");
+            Ok(p.settled(
+                Phase::Deleted,
+                "Deleted",
+                format!("account {id} is deleted"),
+                None,
+            ))
+        }
+        "DeleteFailed" | "CheckFailed" => {
+            let reasons: Vec<String> = ds
+                .fail_reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.name, r.description))
+                .collect();
+            p.cond("Deleted", Truth::False, "DeleteFailed", &reasons.join("; "));
+            // A failed deletion may be retried by the user: clear the request so a new pass re-checks.
+            p.st.delete_requested_time = None;
+            Err(p.blocked_as(
+                Phase::Failed,
+                Block::new(
+                    "DeleteFailed",
+                    format!(
+                        "ResourceManager could not delete account {id}: {}. Resolve the reasons; the operator checks \
+                         again and retries",
+                        if reasons.is_empty() { "no reason given".to_string() } else { reasons.join("; ") }
+                    ),
+                ),
+                "GetAccountDeletionStatus",
+            ))
+        }
+        _ => {
+            p.cond("Deleted", Truth::False, "Deleting", "deletion in progress");
+            if ds.deletion_type == Some(1) {
+                Ok(p.progressing(
+                    Phase::SilencePeriod,
+                    "SilencePeriod",
+                    format!("account {id} is in its silence period before deletion"),
+                    p.opts.poll.max(Duration::from_secs(30)).min(p.opts.resync),
+                ))
+            } else {
+                Ok(p.progressing(
+                    Phase::Deleting,
+                    "Deleting",
+                    format!("account {id} is being deleted"),
+                    p.opts.poll,
+                ))
+            }
+        }
+    }
+}
+
+/// The outcome of a pass that stopped before any call (invalid spec, unreadable Secret).
+#[must_use]
+pub fn blocked_outcome(
+    obj: &AccountDeletion,
+    block: Block,
+    opts: &PassOptions,
+    now: jiff::Timestamp,
+) -> PassOutcome {
+    let mut st = obj.status.clone().unwrap_or_default();
+    st.observed_generation = obj.metadata.generation;
+    let mut p = Pass {
+        obj,
+        st,
+        events: Vec::new(),
+        now,
+        opts,
+        requeue: None,
+        result: "ok",
+        reason: None,
+        deleted_now: BTreeMap::new(),
+    };
+    if p.st.phase == Some(Phase::Deleted) {
+        let _ = p.settled(
+            Phase::Deleted,
+            "Deleted",
+            format!("account {} is deleted", obj.spec.account_id),
+            None,
+        );
+    } else {
+        let _ = p.blocked(block, "Validate");
+    }
+    p.finish()
+}

@@ -1,0 +1,367 @@
+//! Kubernetes plumbing around [`super::pass`]: the watch, Secret loading, status patches, Events,
+//! metrics, readiness and graceful shutdown.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::crd::{AccountDeletion, AccountDeletionStatus, EndpointsSpec};
+use crate::http::Readiness;
+use crate::metrics::{KindLabel, Metrics, PhaseLabel, ReasonLabel, ResultLabel};
+
+use super::directory::Directory;
+use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink};
+use super::secret::{self, SecretCredentials};
+use super::validate::{self, Block};
+
+/// Builds a [`Directory`] for a set of credentials and endpoints (the signed client in production,
+/// anything in tests).
+pub trait Connector: Send + Sync + 'static {
+    /// The directory client.
+    type Dir: Directory + 'static;
+    /// Creates a client; called again only when the credentials or endpoints change.
+    ///
+    /// # Errors
+    /// A message for `status` when the client cannot be built (bad endpoint URL).
+    fn connect(
+        &self,
+        creds: &SecretCredentials,
+        endpoint: Option<&str>,
+        endpoints: Option<&EndpointsSpec>,
+    ) -> Result<Arc<Self::Dir>, String>;
+}
+
+/// How the controller runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Watch these namespaces; empty = cluster-wide.
+    pub namespaces: Vec<String>,
+    /// Label selector, to split a fleet across several releases.
+    pub selector: Option<String>,
+    /// Account ids never touched.
+    pub protected: BTreeSet<String>,
+    /// Pass tunables.
+    pub pass: PassOptions,
+    /// Objects reconciled at once.
+    pub concurrency: u16,
+    /// Reporter name for Events (`account-deletion-operator`).
+    pub reporter: String,
+    /// Pod name, for Events.
+    pub instance: Option<String>,
+}
+
+struct Ctx<C: Connector> {
+    client: Client,
+    connector: C,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    dirs: Mutex<HashMap<String, Arc<C::Dir>>>,
+    phases: Mutex<HashMap<String, String>>,
+}
+
+/// Reconcile errors that kube-runtime retries with backoff (status writes failing).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Writing status failed.
+    #[error("writing status of {name}: {source}")]
+    Status {
+        /// Object.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Waits until the CRD is served (readiness stays false with the reason meanwhile), then runs the
+/// controller until `shutdown` resolves. In-flight reconciles finish before this returns.
+pub async fn run<C: Connector>(
+    client: Client,
+    connector: C,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let apis: Vec<Api<AccountDeletion>> = if opts.namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        opts.namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    'wait: loop {
+        let mut problem = None;
+        for api in &apis {
+            if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+                problem = Some(e);
+                break;
+            }
+        }
+        let Some(e) = problem else { break 'wait };
+        let reason = format!(
+            "cannot list accountdeletions.accountdeletion.dev ({e}); apply crds/ or install the chart with \
+             crds.enabled=true, and check RBAC"
+        );
+        tracing::warn!(%reason, "not ready");
+        readiness.set(false, &reason);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = shutdown.clone() => return,
+        }
+    }
+    let reporter = Reporter {
+        controller: opts.reporter.clone(),
+        instance: opts.instance.clone(),
+    };
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        connector,
+        metrics,
+        dirs: Mutex::new(HashMap::new()),
+        phases: Mutex::new(HashMap::new()),
+        opts: opts.clone(),
+    });
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &opts.selector {
+        wc = wc.labels(sel);
+    }
+    readiness.set(true, "watching AccountDeletion objects");
+    tracing::info!(
+        namespaces = %if opts.namespaces.is_empty() { "<all>".to_string() } else { opts.namespaces.join(",") },
+        "controller started"
+    );
+    let runs = apis.into_iter().map(|api| {
+        Controller::new(api, wc.clone())
+            .with_config(ControllerConfig::default().concurrency(opts.concurrency.max(1)))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile::<C>, error_policy::<C>, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "reconcile stream");
+                }
+            })
+    });
+    futures::future::join_all(runs).await;
+    readiness.set(false, "shutting down");
+    tracing::info!("controller stopped");
+}
+
+fn error_policy<C: Connector>(obj: Arc<AccountDeletion>, err: &ReconcileError, ctx: Arc<Ctx<C>>) -> Action {
+    tracing::warn!(name = %obj.name_any(), error = %err, "reconcile failed; retrying");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ReasonLabel {
+            reason: "StatusWriteFailed".into(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(10))
+}
+
+struct ApiSink {
+    api: Api<AccountDeletion>,
+    name: String,
+    old: serde_json::Value,
+}
+
+impl StatusSink for ApiSink {
+    async fn save(&self, status: &AccountDeletionStatus) -> Result<(), String> {
+        write_status(&self.api, &self.name, &self.old, status)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Merge-patches `status`, nulling fields that disappeared since `old`.
+async fn write_status(
+    api: &Api<AccountDeletion>,
+    name: &str,
+    old: &serde_json::Value,
+    status: &AccountDeletionStatus,
+) -> Result<(), kube::Error> {
+    let mut new = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
+        for k in old.keys() {
+            if !new.contains_key(k) {
+                new.insert(k.clone(), serde_json::Value::Null);
+            }
+        }
+    }
+    let patch = serde_json::json!({ "status": new });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+async fn reconcile<C: Connector>(
+    obj: Arc<AccountDeletion>,
+    ctx: Arc<Ctx<C>>,
+) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let name = obj.name_any();
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
+    let old = serde_json::to_value(obj.status.clone().unwrap_or_default()).unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let span =
+        tracing::info_span!("reconcile", namespace = %ns, name = %name, account = %obj.spec.account_id);
+    let _enter = span.enter();
+    drop(_enter);
+
+    let outcome: PassOutcome = match validate::validate(&obj, &ctx.opts.protected) {
+        Err(block) => pass::blocked_outcome(&obj, block, &ctx.opts.pass, now),
+        Ok(v) => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+            match secret::load(&secrets, &obj.spec.credentials_secret_ref.name).await {
+                Err(block) => pass::blocked_outcome(&obj, block, &ctx.opts.pass, now),
+                Ok(creds) => match directory_for(&ctx, &obj, &creds) {
+                    Err(msg) => {
+                        pass::blocked_outcome(&obj, Block::new("InvalidEndpoint", msg), &ctx.opts.pass, now)
+                    }
+                    Ok(dir) => {
+                        let sink = ApiSink {
+                            api: api.clone(),
+                            name: name.clone(),
+                            old: old.clone(),
+                        };
+                        pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now).await
+                    }
+                },
+            }
+        }
+    };
+
+    // Status first (what only we know), then Events and metrics.
+    if obj.status.as_ref() != Some(&outcome.status) {
+        write_status(&api, &name, &old, &outcome.status)
+            .await
+            .map_err(|source| ReconcileError::Status {
+                name: name.clone(),
+                source,
+            })?;
+    }
+    let oref = obj.object_ref(&());
+    for ev in &outcome.events {
+        match ev.kind {
+            EventKind::Normal => {
+                tracing::info!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
+            }
+            EventKind::Warning => {
+                tracing::warn!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
+            }
+        }
+        let event = Event {
+            type_: if ev.kind == EventKind::Warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: ev.reason.clone(),
+            note: Some(truncate(&ev.note, 1000)),
+            action: ev.action.clone(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &oref).await {
+            tracing::warn!(error = %e, "publishing Event failed");
+        }
+    }
+    let m = &ctx.metrics;
+    m.reconciles
+        .get_or_create(&ResultLabel {
+            result: outcome.result.into(),
+        })
+        .inc();
+    m.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    if let Some(r) = &outcome.reason {
+        m.reconcile_errors
+            .get_or_create(&ReasonLabel { reason: r.clone() })
+            .inc();
+    }
+    for (k, n) in &outcome.deleted_now {
+        m.resources_deleted
+            .get_or_create(&KindLabel {
+                kind: k.as_str().into(),
+            })
+            .inc_by(*n);
+    }
+    if let Some(phase) = outcome.status.phase {
+        update_phase_gauge(&ctx, &format!("{ns}/{name}"), phase.as_str());
+    }
+    Ok(match outcome.requeue {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn update_phase_gauge<C: Connector>(ctx: &Ctx<C>, key: &str, phase: &str) {
+    let Ok(mut phases) = ctx.phases.lock() else { return };
+    phases.insert(key.to_string(), phase.to_string());
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for p in phases.values() {
+        *counts.entry(p.as_str()).or_insert(0) += 1;
+    }
+    for p in [
+        "Planned",
+        "PurgingRam",
+        "RamEmpty",
+        "CheckingDeletion",
+        "Blocked",
+        "Deleting",
+        "SilencePeriod",
+        "Deleted",
+        "Failed",
+    ] {
+        ctx.metrics
+            .accounts
+            .get_or_create(&PhaseLabel { phase: p.into() })
+            .set(*counts.get(p).unwrap_or(&0));
+    }
+}
+
+fn directory_for<C: Connector>(
+    ctx: &Ctx<C>,
+    obj: &AccountDeletion,
+    creds: &SecretCredentials,
+) -> Result<Arc<C::Dir>, String> {
+    let key = format!(
+        "{}|{}|{:?}|{:?}",
+        creds.access_key_id, creds.version, obj.spec.endpoint, obj.spec.endpoints
+    );
+    if let Ok(dirs) = ctx.dirs.lock()
+        && let Some(d) = dirs.get(&key)
+    {
+        return Ok(d.clone());
+    }
+    let dir = ctx
+        .connector
+        .connect(creds, obj.spec.endpoint.as_deref(), obj.spec.endpoints.as_ref())?;
+    if let Ok(mut dirs) = ctx.dirs.lock() {
+        // Old credentials of the same key id are dropped on rotation.
+        dirs.retain(|k, _| !k.starts_with(&format!("{}|", creds.access_key_id)));
+        dirs.insert(key, dir.clone());
+    }
+    Ok(dir)
+}

@@ -1,0 +1,357 @@
+//! Unit tests of one pass against an in-memory directory built around `plan::fake` (which enforces
+//! the RAM conflict rules). The end-to-end tests on a real kube-apiserver and the emulator live in
+//! `tests/`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use crate::crd::{AccountDeletion, AccountDeletionSpec, CheckItem, Mode, Phase, SecretRef};
+use crate::plan::fake::{FakeAccount, FakeError, FakeState};
+
+use super::conditions::status_of;
+use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
+use super::pass::{self, NoSink, PassOptions, PassOutcome};
+use super::validate::validate;
+
+const ID: &str = "1234567890123456";
+
+#[derive(Default)]
+struct Calls {
+    check_started: u32,
+    check_reads: u32,
+    delete_account: Vec<Vec<String>>,
+    status_reads: u32,
+}
+
+struct FakeDir {
+    member: Arc<FakeAccount>,
+    display_name: String,
+    account_type: String,
+    member_deletion: String,
+    blocking: Vec<CheckItem>,
+    abandonable: Vec<CheckItem>,
+    deletion_type: i64,
+    calls: Mutex<Calls>,
+}
+
+fn err(code: &str) -> FakeError {
+    FakeError {
+        code: code.into(),
+        message: format!("{code} (fake)"),
+        request_id: "REQ-1".into(),
+    }
+}
+
+impl FakeDir {
+    fn new() -> FakeDir {
+        let mut state = FakeState::rich(ID);
+        state.slr_in_use.clear();
+        FakeDir::with_state(state)
+    }
+    fn with_state(state: FakeState) -> FakeDir {
+        FakeDir {
+            member: Arc::new(FakeAccount::new(state)),
+            display_name: "legacy-prod".into(),
+            account_type: "ResourceAccount".into(),
+            member_deletion: "Enabled".into(),
+            blocking: vec![],
+            abandonable: vec![],
+            deletion_type: 0,
+            calls: Mutex::new(Calls::default()),
+        }
+    }
+    fn calls<T>(&self, f: impl FnOnce(&mut Calls) -> T) -> T {
+        f(&mut self.calls.lock().unwrap())
+    }
+    fn mutating(&self) -> u64 {
+        self.member.state.lock().unwrap().mutating
+    }
+}
+
+impl Directory for FakeDir {
+    type Error = FakeError;
+    type Member = FakeAccount;
+
+    async fn resource_directory(&self) -> Result<DirectoryInfo, FakeError> {
+        Ok(DirectoryInfo {
+            id: "rd-test".into(),
+            management_account_id: "1000000000000001".into(),
+            member_deletion_status: self.member_deletion.clone(),
+        })
+    }
+    async fn get_account(&self, account_id: &str) -> Result<AccountInfo, FakeError> {
+        if account_id != ID {
+            return Err(err("EntityNotExists.Account"));
+        }
+        Ok(AccountInfo {
+            display_name: self.display_name.clone(),
+            account_type: self.account_type.clone(),
+            status: "CreateSuccess".into(),
+        })
+    }
+    async fn check_account_delete(&self, _: &str) -> Result<(), FakeError> {
+        self.calls(|c| c.check_started += 1);
+        Ok(())
+    }
+    async fn deletion_check_result(&self, _: &str) -> Result<CheckResult, FakeError> {
+        let (started, reads) = self.calls(|c| {
+            c.check_reads += 1;
+            (c.check_started, c.check_reads)
+        });
+        if started == 0 {
+            return Err(err("EntityNotExists.CheckAccount"));
+        }
+        // The first read after a start sees the check still running.
+        if reads % 2 == 1 {
+            return Ok(CheckResult {
+                status: "PreChecking".into(),
+                ..Default::default()
+            });
+        }
+        Ok(CheckResult {
+            status: "PreCheckComplete".into(),
+            allow_delete: self.blocking.is_empty() && self.abandonable.is_empty(),
+            blocking: self.blocking.clone(),
+            abandonable: self.abandonable.clone(),
+        })
+    }
+    async fn delete_account(&self, _: &str, abandon: &[String]) -> Result<Option<i64>, FakeError> {
+        self.calls(|c| c.delete_account.push(abandon.to_vec()));
+        Ok(Some(self.deletion_type))
+    }
+    async fn deletion_status(&self, _: &str) -> Result<DeletionStatusInfo, FakeError> {
+        let (n, reads) = self.calls(|c| {
+            c.status_reads += 1;
+            (c.delete_account.len(), c.status_reads)
+        });
+        if n == 0 {
+            return Err(err("EntityNotExists.CheckAccount"));
+        }
+        let status = if reads >= 3 { "Success" } else { "Deleting" };
+        Ok(DeletionStatusInfo {
+            status: status.into(),
+            deletion_type: Some(self.deletion_type),
+            ..Default::default()
+        })
+    }
+    async fn member(&self, _: &str, _: &str) -> Result<Arc<FakeAccount>, FakeError> {
+        Ok(self.member.clone())
+    }
+}
+
+fn obj(mode: Mode) -> AccountDeletion {
+    let mut o = AccountDeletion::new(
+        "acd",
+        AccountDeletionSpec {
+            account_id: ID.into(),
+            account_display_name: "legacy-prod".into(),
+            mode,
+            credentials_secret_ref: SecretRef { name: "creds".into() },
+            access_role_name: "ResourceDirectoryAccountAccessRole".into(),
+            endpoint: None,
+            endpoints: None,
+            ram: Default::default(),
+            deletion: Default::default(),
+            not_before: None,
+            suspend: false,
+            approved_plan_hash: None,
+        },
+    );
+    o.metadata.generation = Some(1);
+    o
+}
+
+async fn step(dir: &FakeDir, o: &mut AccountDeletion) -> PassOutcome {
+    let v = validate(o, &BTreeSet::new()).expect("valid spec");
+    let out = pass::run(
+        dir,
+        o,
+        &v,
+        &PassOptions::default(),
+        &NoSink,
+        jiff::Timestamp::now(),
+    )
+    .await;
+    o.status = Some(out.status.clone());
+    out
+}
+
+/// Runs passes until the phase is one of `until` (bounded).
+async fn drive(dir: &FakeDir, o: &mut AccountDeletion, until: &[Phase]) -> PassOutcome {
+    for _ in 0..30 {
+        let out = step(dir, o).await;
+        if out.status.phase.is_some_and(|p| until.contains(&p)) {
+            return out;
+        }
+    }
+    panic!("never reached {until:?}: {:#?}", o.status);
+}
+
+#[tokio::test]
+async fn plan_mode_changes_nothing_and_runs_the_precheck() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::Plan);
+    let out = drive(&dir, &mut o, &[Phase::Planned]).await;
+    let st = &out.status;
+    assert_eq!(dir.mutating(), 0, "Plan mode made a mutating call");
+    let plan = st.plan.as_ref().unwrap();
+    assert!(plan.actions > 10 && plan.hash.len() == 16, "{plan:?}");
+    assert!(st.inventory.get("users").copied().unwrap_or(0) > 0);
+    assert!(
+        st.retained
+            .iter()
+            .any(|r| r == "roles/ResourceDirectoryAccountAccessRole"),
+        "{:?}",
+        st.retained
+    );
+    assert_eq!(dir.calls(|c| c.check_started), 1);
+    assert!(dir.calls(|c| c.delete_account.is_empty()));
+    // Second pass completes the pre-check and settles.
+    let out = drive(&dir, &mut o, &[Phase::Planned]).await;
+    let out = if status_of(&out.status.conditions, "Ready") == Some("True") {
+        out
+    } else {
+        step(&dir, &mut o).await
+    };
+    assert_eq!(
+        status_of(&out.status.conditions, "Ready"),
+        Some("True"),
+        "{:#?}",
+        out.status
+    );
+    assert_eq!(status_of(&out.status.conditions, "DeletionAllowed"), Some("True"));
+    assert_eq!(dir.mutating(), 0);
+}
+
+#[tokio::test]
+async fn delete_mode_empties_ram_then_deletes_once() {
+    let mut dir = FakeDir::new();
+    dir.abandonable = vec![CheckItem {
+        check_id: "NON_SP_cs".into(),
+        check_name: "ACK".into(),
+        description: "".into(),
+    }];
+    let mut o = obj(Mode::Delete);
+    o.spec.deletion.abandonable_check_ids = vec!["NON_SP_cs".into()];
+    let out = drive(&dir, &mut o, &[Phase::Deleted, Phase::Blocked, Phase::Failed]).await;
+    assert_eq!(out.status.phase, Some(Phase::Deleted), "{:#?}", out.status);
+    assert!(dir.member.state.lock().unwrap().is_empty_except_access_role());
+    assert_eq!(
+        dir.calls(|c| c.delete_account.clone()),
+        vec![vec!["NON_SP_cs".to_string()]]
+    );
+    assert_eq!(status_of(&out.status.conditions, "Deleted"), Some("True"));
+    assert!(out.status.deleted.values().sum::<u64>() > 10);
+    // A Deleted object makes no further calls.
+    let before = dir.calls(|c| c.status_reads);
+    step(&dir, &mut o).await;
+    assert_eq!(dir.calls(|c| c.status_reads), before);
+}
+
+#[tokio::test]
+async fn unwaived_abandonable_check_blocks_with_the_id_to_add() {
+    let mut dir = FakeDir::new();
+    dir.abandonable = vec![CheckItem {
+        check_id: "NON_SP_cs".into(),
+        check_name: "ACK".into(),
+        description: "".into(),
+    }];
+    let mut o = obj(Mode::Delete);
+    let out = drive(&dir, &mut o, &[Phase::Blocked]).await;
+    let stalled = out
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "AbandonableChecksNotWaived");
+    assert!(stalled.message.contains("NON_SP_cs") && stalled.message.contains("abandonableCheckIds"));
+    assert!(dir.calls(|c| c.delete_account.is_empty()));
+}
+
+#[tokio::test]
+async fn display_name_mismatch_blocks_before_any_member_call() {
+    let mut dir = FakeDir::new();
+    dir.display_name = "someone-else".into();
+    let mut o = obj(Mode::Delete);
+    let out = step(&dir, &mut o).await;
+    assert_eq!(out.status.phase, Some(Phase::Blocked));
+    assert_eq!(out.reason.as_deref(), Some("DisplayNameMismatch"));
+    assert_eq!(dir.member.state.lock().unwrap().reads, 0);
+    assert_eq!(dir.mutating(), 0);
+    assert!(out.events.iter().any(|e| e.reason == "DisplayNameMismatch"));
+}
+
+#[tokio::test]
+async fn a_changed_plan_waits_for_reapproval() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::PurgeRam);
+    o.spec.approved_plan_hash = Some("0123456789abcdef".into());
+    let out = step(&dir, &mut o).await;
+    assert_eq!(out.reason.as_deref(), Some("PlanNotApproved"));
+    assert_eq!(dir.mutating(), 0);
+    let hash = out.status.plan.unwrap().hash;
+    o.spec.approved_plan_hash = Some(hash);
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    assert_eq!(status_of(&out.status.conditions, "Ready"), Some("True"));
+}
+
+#[tokio::test]
+async fn retained_users_survive_a_purge() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::PurgeRam);
+    let users: Vec<String> = dir.member.state.lock().unwrap().users.keys().cloned().collect();
+    let keep = users[0].clone();
+    o.spec.ram.retain.users = vec![keep.clone()];
+    drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    let st = dir.member.state.lock().unwrap();
+    assert_eq!(st.users.keys().cloned().collect::<Vec<_>>(), vec![keep]);
+    assert!(st.roles.contains_key("ResourceDirectoryAccountAccessRole"));
+}
+
+#[tokio::test]
+async fn not_before_in_the_future_holds_every_mutation() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::Delete);
+    o.spec.not_before = Some("2999-01-01T00:00:00Z".into());
+    let out = step(&dir, &mut o).await;
+    assert_eq!(dir.mutating(), 0);
+    assert_eq!(
+        out.status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .reason,
+        "WaitingForNotBefore"
+    );
+    assert!(out.requeue.is_some());
+}
+
+#[tokio::test]
+async fn a_service_linked_role_in_use_blocks_with_its_users() {
+    let dir = FakeDir::with_state(FakeState::rich(ID));
+    let mut o = obj(Mode::Delete);
+    let out = drive(&dir, &mut o, &[Phase::Blocked]).await;
+    assert_eq!(out.reason.as_deref(), Some("ServiceLinkedRoleInUse"));
+    let msg = out.status.message.clone().unwrap();
+    assert!(
+        msg.contains("acs:hdr:") && msg.contains("spec.ram.retain.serviceLinkedRoles"),
+        "{msg}"
+    );
+    assert!(dir.calls(|c| c.delete_account.is_empty()));
+    // Retaining the role lets the deletion go on.
+    let role = out
+        .status
+        .service_linked_role_tasks
+        .iter()
+        .find(|t| t.status == "FAILED")
+        .unwrap()
+        .role
+        .clone();
+    o.spec.ram.retain.service_linked_roles = vec![role];
+    o.spec.mode = Mode::PurgeRam;
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    assert_eq!(status_of(&out.status.conditions, "RamEmpty"), Some("True"));
+}

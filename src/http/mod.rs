@@ -1,0 +1,107 @@
+//! The operator's HTTP surface: `/healthz` (liveness), `/readyz` (readiness) and `/metrics`.
+//!
+//! Readiness is false until the CRD is served and the watch runs, and says why in the body, so a
+//! missing CRD shows up as a pod that is not ready with a reason instead of a crash loop.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::metrics::Metrics;
+
+/// Shared readiness flag with the reason it is not ready.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    state: Mutex<(bool, String)>,
+}
+
+impl Readiness {
+    /// Starts not ready with `reason`.
+    #[must_use]
+    pub fn new(reason: &str) -> Arc<Readiness> {
+        Arc::new(Readiness {
+            state: Mutex::new((false, reason.to_string())),
+        })
+    }
+
+    /// Marks ready or not, with a reason shown by `/readyz`.
+    pub fn set(&self, ready: bool, reason: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (ready, reason.to_string());
+        }
+    }
+
+    /// Current state.
+    #[must_use]
+    pub fn get(&self) -> (bool, String) {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or((false, "readiness lock poisoned".into()))
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
+
+/// The router, separate from [`serve`] so tests can call it in-process.
+pub fn router(metrics: Arc<Metrics>, readiness: Arc<Readiness>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .with_state(AppState { metrics, readiness })
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    let (ready, reason) = s.readiness.get();
+    if ready {
+        (StatusCode::OK, format!("ok: {reason}\n"))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n"))
+    }
+}
+
+async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+    match s.metrics.render() {
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n").into_response(),
+    }
+}
+
+/// Binds `addr` and serves until `shutdown` resolves; returns the bound address through `bound`.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(metrics, readiness);
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "metrics/health server stopped");
+        }
+    });
+    Ok((bound, handle))
+}

@@ -1,6 +1,17 @@
 //! Plain-words advice for Alibaba Cloud error codes, shown in `status.lastError.hint`, Events and
 //! logs next to the code, message and RequestId.
 
+/// Codes that are worth retrying soon although the HTTP status says client error.
+#[must_use]
+pub fn is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "NotSupportedOperation.CheckingAccount"
+            | "UnknownError.Account"
+            | "InvalidControlPolicyEnablementStatus"
+    )
+}
+
 /// What the user can do about `code`, when there is something to say.
 #[must_use]
 pub fn hint(code: &str) -> Option<&'static str> {

@@ -12,12 +12,12 @@ use crate::crd::{
     AccountDeletion, AccountDeletionStatus, AlibabaErrorStatus, ApprovedPlan, DeletionCheckStatus,
     DeletionResult, Mode, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
 };
-use crate::plan::execute::ExecOptions;
+use crate::plan::execute::{AuditEntry, ExecOptions};
 use crate::plan::{CallError, Kind, Plan};
 
 use super::conditions::{self, Truth};
 use super::directory::{CheckResult, DeletionStatusInfo, Directory, is_no_task};
-use super::hints::hint;
+use super::hints::{hint, is_retryable};
 use super::validate::{Block, Validated};
 
 /// Tunables of a pass.
@@ -35,6 +35,8 @@ pub struct PassOptions {
     pub concurrency: usize,
     /// Plan entries shown in `status.plan.first`.
     pub plan_entries: usize,
+    /// RAM counts as empty only when two inventories this far apart both find it empty.
+    pub empty_confirm: Duration,
 }
 
 impl Default for PassOptions {
@@ -46,6 +48,7 @@ impl Default for PassOptions {
             error_retry: Duration::from_secs(15),
             concurrency: crate::plan::execute::DEFAULT_CONCURRENCY,
             plan_entries: 20,
+            empty_confirm: Duration::from_secs(5),
         }
     }
 }
@@ -87,6 +90,8 @@ pub struct PassOutcome {
     pub reason: Option<String>,
     /// Objects deleted in this pass, for metrics.
     pub deleted_now: BTreeMap<Kind, u64>,
+    /// Mutating calls made in this pass, for the audit record.
+    pub audit: Vec<AuditEntry>,
 }
 
 /// Persists intermediate status (before the first mutating call, after a `DeleteAccount`), so a
@@ -117,6 +122,7 @@ struct Pass<'a> {
     result: &'static str,
     reason: Option<String>,
     deleted_now: BTreeMap<Kind, u64>,
+    audit: Vec<AuditEntry>,
 }
 
 fn ts(t: jiff::Timestamp) -> String {
@@ -212,6 +218,13 @@ impl Pass<'_> {
             message.push_str(&format!(": {h}"));
         }
         match e.class_name() {
+            _ if is_retryable(e.code()) => {
+                let phase = self.st.phase.unwrap_or(Phase::Planned);
+                self.result = "error";
+                self.reason = Some(e.code().to_string());
+                let after = self.opts.poll.max(self.opts.error_retry / 3);
+                self.progressing(phase, "Retrying", message, after)
+            }
             "Throttled" | "Transient" => {
                 let phase = self.st.phase.unwrap_or(Phase::Planned);
                 self.result = "error";
@@ -234,6 +247,7 @@ impl Pass<'_> {
             result: self.result,
             reason: self.reason,
             deleted_now: self.deleted_now,
+            audit: self.audit,
         }
     }
 }
@@ -260,6 +274,7 @@ pub async fn run<D: Directory, S: StatusSink>(
         result: "ok",
         reason: None,
         deleted_now: BTreeMap::new(),
+        audit: Vec::new(),
     };
     let _ = drive(&mut p, dir, v, sink).await;
     p.finish()
@@ -313,6 +328,25 @@ async fn drive<D: Directory, S: StatusSink>(
     }
     let acc = match dir.get_account(id).await {
         Ok(a) => a,
+        Err(e)
+            if e.is_not_found()
+                && p.st.started_account_id.as_deref() == Some(id)
+                && v.mode == Mode::Delete =>
+        {
+            // Work started on this account and it is gone now: it was deleted (maybe by hand).
+            p.cond(
+                "Deleted",
+                Truth::True,
+                "AlreadyGone",
+                "the account is no longer in the resource directory",
+            );
+            return Ok(p.settled(
+                Phase::Deleted,
+                "Deleted",
+                format!("account {id} no longer exists: deleted"),
+                None,
+            ));
+        }
         Err(e) if e.is_not_found() => {
             p.record_error("GetAccount", &e);
             return Err(p.blocked(
@@ -425,6 +459,20 @@ async fn drive<D: Directory, S: StatusSink>(
             .iter()
             .any(|t| slr_in_flight(&t.status));
     if !plan.is_empty() || in_flight {
+        let was_empty = p.st.empty_observed_time.take().is_some()
+            || conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True");
+        if was_empty && !plan.is_empty() {
+            let objects: usize = plan.remaining().values().sum();
+            p.event(
+                EventKind::Warning,
+                "ResourcesReappeared",
+                "Inventory",
+                format!(
+                    "{objects} RAM object(s) appeared in account {id} after it was found empty ({}); purging again",
+                    plan.first_entries(3).join("; ")
+                ),
+            );
+        }
         if p.st.started_account_id.is_none() {
             p.st.started_account_id = Some(id.to_string());
         }
@@ -439,6 +487,39 @@ async fn drive<D: Directory, S: StatusSink>(
             ));
         }
         return purge(p, member.as_ref(), &plan).await;
+    }
+    // Empty once is not enough: eventual consistency and concurrent creators are real.
+    let first_empty: Option<jiff::Timestamp> =
+        p.st.empty_observed_time.as_deref().and_then(|t| t.parse().ok());
+    let confirm = jiff::SignedDuration::try_from(p.opts.empty_confirm).unwrap_or_default();
+    let confirmed = conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True");
+    if !confirmed {
+        match first_empty {
+            None => {
+                p.st.empty_observed_time = Some(ts(p.now));
+                let after = p.opts.empty_confirm;
+                return Ok(p.progressing(
+                    Phase::PurgingRam,
+                    "VerifyingEmpty",
+                    format!("RAM of account {id} looks empty; verifying with a second inventory"),
+                    after,
+                ));
+            }
+            Some(t) if p.now.as_millisecond() - t.as_millisecond() < confirm.as_millis() as i64 => {
+                let left =
+                    confirm - jiff::SignedDuration::from_millis(p.now.as_millisecond() - t.as_millisecond());
+                let after = Duration::try_from(left)
+                    .unwrap_or(p.opts.empty_confirm)
+                    .max(Duration::from_millis(200));
+                return Ok(p.progressing(
+                    Phase::PurgingRam,
+                    "VerifyingEmpty",
+                    format!("RAM of account {id} looks empty; verifying with a second inventory"),
+                    after,
+                ));
+            }
+            Some(_) => {}
+        }
     }
     p.cond(
         "RamEmpty",
@@ -547,6 +628,13 @@ async fn drive<D: Directory, S: StatusSink>(
         .collect();
     match dir.delete_account(id, &abandon).await {
         Ok(deletion_type) => {
+            p.audit.push(AuditEntry {
+                time: ts(p.now),
+                action: "DeleteAccount".into(),
+                target: id.to_string(),
+                result: "OK".into(),
+                request_id: None,
+            });
             p.st.delete_requested_time = Some(ts(p.now));
             p.st.deletion = Some(DeletionResult {
                 status: "Deleting".into(),
@@ -572,6 +660,21 @@ async fn drive<D: Directory, S: StatusSink>(
                 "Deleting",
                 format!("account {id} is being deleted"),
                 p.opts.poll,
+            ))
+        }
+        Err(e) if e.code() == "AccountNotExist.DeleteAccount" || e.code() == "EntityNotExists.Account" => {
+            p.record_error("DeleteAccount", &e);
+            p.cond(
+                "Deleted",
+                Truth::True,
+                "AlreadyGone",
+                "the account no longer exists",
+            );
+            Ok(p.settled(
+                Phase::Deleted,
+                "Deleted",
+                format!("account {id} no longer exists: deleted"),
+                None,
             ))
         }
         Err(e) if e.code() == "NotSupportedOperation.DeletingAccount" => {
@@ -852,6 +955,7 @@ async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Pla
         ..Default::default()
     };
     let report = crate::plan::execute::run(member, plan, &opts).await;
+    p.audit.extend(report.audit.iter().cloned());
     for a in &report.audit {
         tracing::info!(
             account = %id, action = %a.action, target = %a.target, result = %a.result,
@@ -994,6 +1098,15 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Result<Hal
         deletion_type_description: ds.deletion_type.map(deletion_type_words),
         create_time: ds.create_time.clone(),
         deletion_time: ds.deletion_time.clone(),
+        expected_completion_time: if ds.deletion_type == Some(1) {
+            ds.create_time
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .and_then(|t| t.checked_add(jiff::SignedDuration::from_hours(45 * 24)).ok())
+                .map(ts)
+        } else {
+            None
+        },
         fail_reasons: ds.fail_reasons.clone(),
     });
     match ds.status.as_str() {
@@ -1081,6 +1194,7 @@ pub fn blocked_outcome(
         result: "ok",
         reason: None,
         deleted_now: BTreeMap::new(),
+        audit: Vec::new(),
     };
     if p.st.phase == Some(Phase::Deleted) {
         let _ = p.settled(

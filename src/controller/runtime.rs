@@ -17,6 +17,7 @@ use crate::crd::{AccountDeletion, AccountDeletionStatus, EndpointsSpec};
 use crate::http::Readiness;
 use crate::metrics::{KindLabel, Metrics, PhaseLabel, ReasonLabel, ResultLabel};
 
+use super::audit;
 use super::directory::Directory;
 use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink};
 use super::secret::{self, SecretCredentials};
@@ -66,6 +67,7 @@ struct Ctx<C: Connector> {
     recorder: Recorder,
     dirs: Mutex<HashMap<String, Arc<C::Dir>>>,
     phases: Mutex<HashMap<String, String>>,
+    failures: Mutex<HashMap<String, u32>>,
 }
 
 /// Reconcile errors that kube-runtime retries with backoff (status writes failing).
@@ -132,6 +134,7 @@ pub async fn run<C: Connector>(
         metrics,
         dirs: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
         opts: opts.clone(),
     });
     let mut wc = watcher::Config::default();
@@ -252,8 +255,33 @@ async fn reconcile<C: Connector>(
                 source,
             })?;
     }
+    if !outcome.audit.is_empty()
+        && let Err(e) = audit::append(&ctx.client, &obj, &outcome.audit).await
+    {
+        tracing::warn!(namespace = %ns, name = %name, error = %e, "writing the audit record failed");
+    }
     let oref = obj.object_ref(&());
-    for ev in &outcome.events {
+    let old_phase = obj.status.as_ref().and_then(|s| s.phase);
+    let mut events = outcome.events.clone();
+    if let Some(new_phase) = outcome.status.phase
+        && old_phase != Some(new_phase)
+    {
+        events.insert(
+            0,
+            pass::PassEvent {
+                kind: EventKind::Normal,
+                reason: "PhaseChanged".into(),
+                note: format!(
+                    "{} -> {}: {}",
+                    old_phase.map_or("(new)", |p| p.as_str()),
+                    new_phase.as_str(),
+                    outcome.status.message.clone().unwrap_or_default()
+                ),
+                action: "Reconcile".into(),
+            },
+        );
+    }
+    for ev in &events {
         match ev.kind {
             EventKind::Normal => {
                 tracing::info!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
@@ -299,7 +327,24 @@ async fn reconcile<C: Connector>(
     if let Some(phase) = outcome.status.phase {
         update_phase_gauge(&ctx, &format!("{ns}/{name}"), phase.as_str());
     }
-    Ok(match outcome.requeue {
+    // Per-object exponential backoff on errors: 1x, 2x, 4x ... the error delay, at most 5 minutes.
+    let key = format!("{ns}/{name}");
+    let requeue = match ctx.failures.lock() {
+        Ok(mut f) => {
+            if outcome.result == "error" {
+                let n = f.entry(key).or_insert(0);
+                *n = (*n + 1).min(10);
+                outcome
+                    .requeue
+                    .map(|d| (d * 2u32.pow(*n - 1)).min(Duration::from_secs(300)))
+            } else {
+                f.remove(&key);
+                outcome.requeue
+            }
+        }
+        Err(_) => outcome.requeue,
+    };
+    Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })

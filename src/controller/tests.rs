@@ -162,17 +162,17 @@ fn obj(mode: Mode) -> AccountDeletion {
     o
 }
 
+/// A clock that moves 2 s per pass, so time-based rules (empty confirmation) are exercised.
+fn tick() -> jiff::Timestamp {
+    let n = TICKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    jiff::Timestamp::from_second(1_800_000_000 + 2 * n).unwrap()
+}
+
+static TICKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 async fn step(dir: &FakeDir, o: &mut AccountDeletion) -> PassOutcome {
     let v = validate(o, &BTreeSet::new()).expect("valid spec");
-    let out = pass::run(
-        dir,
-        o,
-        &v,
-        &PassOptions::default(),
-        &NoSink,
-        jiff::Timestamp::now(),
-    )
-    .await;
+    let out = pass::run(dir, o, &v, &PassOptions::default(), &NoSink, tick()).await;
     o.status = Some(out.status.clone());
     out
 }
@@ -354,4 +354,38 @@ async fn a_service_linked_role_in_use_blocks_with_its_users() {
     o.spec.mode = Mode::PurgeRam;
     let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
     assert_eq!(status_of(&out.status.conditions, "RamEmpty"), Some("True"));
+}
+
+#[tokio::test]
+async fn ram_counts_as_empty_only_after_a_second_inventory_and_reappearing_objects_are_purged() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::PurgeRam);
+    let mut saw_verifying = false;
+    for _ in 0..30 {
+        let out = step(&dir, &mut o).await;
+        let ready = out.status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        saw_verifying |= ready.reason == "VerifyingEmpty";
+        if out.status.phase == Some(Phase::RamEmpty) {
+            break;
+        }
+    }
+    assert!(saw_verifying, "RamEmpty without a confirming inventory");
+    assert_eq!(o.status.as_ref().unwrap().phase, Some(Phase::RamEmpty));
+    // Someone recreates a user behind our back.
+    dir.member
+        .state
+        .lock()
+        .unwrap()
+        .users
+        .insert("intruder".into(), Default::default());
+    let out = step(&dir, &mut o).await;
+    assert!(
+        out.events
+            .iter()
+            .any(|e| e.reason == "ResourcesReappeared" && e.note.contains("intruder")),
+        "{:?}",
+        out.events
+    );
+    drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    assert!(!dir.member.state.lock().unwrap().users.contains_key("intruder"));
 }

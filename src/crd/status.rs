@@ -92,6 +92,10 @@ pub struct AccountDeletionStatus {
     /// The plan from the last inventory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
+    /// When an inventory first found the selected kinds empty; RAM counts as empty only when a
+    /// second inventory some seconds later agrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_observed_time: Option<String>,
     /// The plan the user approved with `spec.approvedPlanHash`: later passes may only shrink it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_plan: Option<ApprovedPlan>,
@@ -230,6 +234,10 @@ pub struct DeletionResult {
     /// `DeletionTime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_time: Option<String>,
+    /// For a silence period: when the deletion is expected to complete (`CreateTime` + 45 days,
+    /// as documented by Alibaba Cloud).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_completion_time: Option<String>,
     /// `FailReasonList`.
     #[serde(default)]
     pub fail_reasons: Vec<FailReason>,

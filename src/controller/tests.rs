@@ -389,3 +389,58 @@ async fn ram_counts_as_empty_only_after_a_second_inventory_and_reappearing_objec
     drive(&dir, &mut o, &[Phase::RamEmpty]).await;
     assert!(!dir.member.state.lock().unwrap().users.contains_key("intruder"));
 }
+
+#[tokio::test]
+async fn odd_names_unicode_display_names_and_a_plan_of_tens_of_thousands_of_actions() {
+    use crate::plan::fake::{FakeGroup, FakeUser};
+    use crate::plan::{PolicyRef, PolicyType};
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    // Every character class RAM allows in names: letters, digits, '.', '-', '_', '@' (user names).
+    for i in 0..4000 {
+        let name = format!("u.{i}-x_y@corp");
+        let mut keys = BTreeSet::new();
+        keys.insert(format!("LTAI5tBulk{i:014}a"));
+        keys.insert(format!("LTAI5tBulk{i:014}b"));
+        let policies: BTreeSet<PolicyRef> = [PolicyRef {
+            name: "ReadOnlyAccess".into(),
+            policy_type: PolicyType::System,
+        }]
+        .into();
+        state.users.insert(
+            name,
+            FakeUser {
+                id: format!("3{i:015}"),
+                keys,
+                login: true,
+                policies,
+                ..Default::default()
+            },
+        );
+    }
+    let mut members = BTreeSet::new();
+    for i in 0..4000 {
+        members.insert(format!("u.{i}-x_y@corp"));
+    }
+    state.groups.insert(
+        "bulk-group".into(),
+        FakeGroup {
+            members,
+            ..Default::default()
+        },
+    );
+    let mut dir = FakeDir::with_state(state);
+    dir.display_name = "法务-生产 🚀 prod".into();
+    let mut o = obj(Mode::Plan);
+    o.spec.account_display_name = "法务-生产 🚀 prod".into();
+    let out = step(&dir, &mut o).await;
+    let plan = out.status.plan.clone().unwrap();
+    assert!(plan.actions >= 20_000, "plan has {} actions", plan.actions);
+    assert_eq!(plan.first.len(), 20, "status shows only the first entries");
+    let status_size = serde_json::to_vec(&out.status).unwrap().len();
+    assert!(status_size < 64 * 1024, "status is {status_size} bytes");
+    o.spec.mode = Mode::PurgeRam;
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    assert!(out.status.deleted.get("users").copied().unwrap_or(0) >= 4000);
+    assert!(dir.member.state.lock().unwrap().users.is_empty());
+}

@@ -4,9 +4,9 @@
 //! Layout: [`aliyun`] is the signed client, [`emulator`] the local stand-in for Alibaba Cloud.
 
 pub mod aliyun;
-pub mod emulator;
 pub mod controller;
 pub mod crd;
+pub mod emulator;
 pub mod http;
 pub mod metrics;
 pub mod plan;

@@ -3,5 +3,15 @@
 //! Everything that knows the wire format lives here, behind typed requests and responses, so the
 //! reconciler only sees Rust types and a classified [`error::AliyunError`].
 
-pub mod sign;
+pub mod client;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod ims;
+pub mod pagination;
 pub mod product;
+pub mod ram;
+pub mod rm;
+pub mod sign;
+pub mod sts;
+pub mod transport;

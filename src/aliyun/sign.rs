@@ -39,7 +39,9 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// The server must decode this way before re-encoding for verification (`alibaba-api.md` §1.2).
 #[must_use]
 pub fn form_decode(s: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(s.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Builds the V1 canonicalised query string: every parameter except `Signature`, sorted byte-wise by
@@ -59,14 +61,20 @@ pub fn v1_canonical_query(params: &[(String, String)]) -> String {
 /// GET and a POST of the same parameters have different signatures.
 #[must_use]
 pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    format!("{}&{}&{}", method.to_ascii_uppercase(), percent_encode("/"), percent_encode(&v1_canonical_query(params)))
+    format!(
+        "{}&{}&{}",
+        method.to_ascii_uppercase(),
+        percent_encode("/"),
+        percent_encode(&v1_canonical_query(params))
+    )
 }
 
 /// V1 signature: base64(HMAC-SHA1(secret + "&", string_to_sign)).
 #[must_use]
 pub fn v1_sign(secret: &str, string_to_sign: &str) -> String {
     let key = format!("{secret}&");
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable_hmac());
+    let mut mac =
+        <Hmac<Sha1> as KeyInit>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable_hmac());
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -101,7 +109,10 @@ pub fn v3_canonical_query(query: &[(String, String)]) -> String {
 pub fn v3_canonical_headers(headers: &[(String, String)]) -> (String, String) {
     let mut by_name: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for (k, v) in headers {
-        by_name.entry(k.to_ascii_lowercase()).or_default().push(v.trim().to_owned());
+        by_name
+            .entry(k.to_ascii_lowercase())
+            .or_default()
+            .push(v.trim().to_owned());
     }
     let mut canonical = String::new();
     let mut names = Vec::with_capacity(by_name.len());
@@ -213,7 +224,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     const MARKER: &str = "a b*c~d/\u{e9}+&=";
@@ -242,8 +256,14 @@ mod tests {
     #[test]
     fn vector_1_v1_post_and_get() {
         let params = vector1();
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("POST", &params)), "FlowD73Q7kgKQIWQn4TyPLF9tm8=");
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("GET", &params)), "/vaKq5MLsW4969Ejyv1bblNBG/4=");
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("POST", &params)),
+            "FlowD73Q7kgKQIWQn4TyPLF9tm8="
+        );
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("GET", &params)),
+            "/vaKq5MLsW4969Ejyv1bblNBG/4="
+        );
     }
 
     #[test]
@@ -265,30 +285,45 @@ mod tests {
             ("Action", "CreateUser"),
             ("SignatureNonce", "6a6e0ca6-4557-11e5-86a2-b8e8563dc8d2"),
         ]);
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("GET", &params)), "kRA2cnpJVacIhDMzXnoNZG9tDCI=");
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("GET", &params)),
+            "kRA2cnpJVacIhDMzXnoNZG9tDCI="
+        );
     }
 
     #[test]
     fn vector_1c_legacy_core_with_empty_signature_type() {
         let query = "Action=ListUsers&Version=2015-05-01&RegionId=cn-hangzhou&MaxItems=100&Timestamp=2024-01-01T00%3A00%3A00Z&SignatureMethod=HMAC-SHA1&SignatureType=&SignatureVersion=1.0&SignatureNonce=3156853299f313e23d1673dc12e1703d&AccessKeyId=testid&Format=JSON&Signature=TMLYQQpU9a1XrKRcgDIQvHPwm%2FM%3D";
         let params = form_decode(query);
-        let given = params.iter().find(|(k, _)| k == "Signature").map(|(_, v)| v.clone());
+        let given = params
+            .iter()
+            .find(|(k, _)| k == "Signature")
+            .map(|(_, v)| v.clone());
         assert_eq!(given.as_deref(), Some("TMLYQQpU9a1XrKRcgDIQvHPwm/M="));
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("POST", &params)), "TMLYQQpU9a1XrKRcgDIQvHPwm/M=");
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("POST", &params)),
+            "TMLYQQpU9a1XrKRcgDIQvHPwm/M="
+        );
     }
 
     #[test]
     fn vector_3_v1_with_sts_token_from_the_wire() {
         let query = "Action=ListUsers&Format=json&Version=2015-05-01&Timestamp=2024-01-01T00%3A00%3A00Z&SignatureNonce=3156853299f313e23d1673dc12e1703d&MaxItems=100&SecurityToken=CAIS%2Btoken%2Fwith%3Dchars&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&AccessKeyId=testid&Signature=xx633vgqr1IRqyOuhXwZNV%2FTyNs%3D";
         let params = form_decode(query);
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("POST", &params)), "xx633vgqr1IRqyOuhXwZNV/TyNs=");
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("POST", &params)),
+            "xx633vgqr1IRqyOuhXwZNV/TyNs="
+        );
     }
 
     #[test]
     fn v1_marker_from_the_wire_decodes_plus_as_space() {
         let query = "Action=ListUsers&Format=json&Version=2015-05-01&Timestamp=2024-01-01T00%3A00%3A00Z&SignatureNonce=3156853299f313e23d1673dc12e1703d&Marker=a+b%2Ac~d%2F%C3%A9%2B%26%3D&MaxItems=100&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&AccessKeyId=testid&Signature=FlowD73Q7kgKQIWQn4TyPLF9tm8%3D";
         let params = form_decode(query);
-        assert_eq!(v1_sign("testsecret", &v1_string_to_sign("POST", &params)), "FlowD73Q7kgKQIWQn4TyPLF9tm8=");
+        assert_eq!(
+            v1_sign("testsecret", &v1_string_to_sign("POST", &params)),
+            "FlowD73Q7kgKQIWQn4TyPLF9tm8="
+        );
     }
 
     fn v3_headers(action: &str, hash: &str) -> Vec<(String, String)> {
@@ -312,7 +347,15 @@ mod tests {
             "ACS3-HMAC-SHA256\n186aaf5420976f5a49671890ec8e0888afec1f35b37b12c1e3c5066ea022f807"
         );
         assert_eq!(
-            v3_authorization("testid", "testsecret", "POST", "/", &query, &headers, EMPTY_SHA256),
+            v3_authorization(
+                "testid",
+                "testsecret",
+                "POST",
+                "/",
+                &query,
+                &headers,
+                EMPTY_SHA256
+            ),
             "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=8a44994e19493c7c228d88c8727b0aea89f29f13ec57e8825b2e3baad240e608"
         );
     }
@@ -321,11 +364,17 @@ mod tests {
     fn vector_2b_v3_form_body() {
         let body = b"UserName=alice&Comments=hello%20world";
         let hash = sha256_hex(body);
-        assert_eq!(hash, "deaffae7a017277ae1c19b352e46e586a5b2054c4fb387f98bb722627582dcfe");
+        assert_eq!(
+            hash,
+            "deaffae7a017277ae1c19b352e46e586a5b2054c4fb387f98bb722627582dcfe"
+        );
         let mut headers = v3_headers("CreateUser", &hash);
         headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
         let auth = v3_authorization("testid", "testsecret", "POST", "/", &[], &headers, &hash);
-        assert!(auth.ends_with("Signature=5aaa2fff2c4e6b9d7f851e65f69189ddcf7c174ea26fc75ea227e590feff4fd0"), "{auth}");
+        assert!(
+            auth.ends_with("Signature=5aaa2fff2c4e6b9d7f851e65f69189ddcf7c174ea26fc75ea227e590feff4fd0"),
+            "{auth}"
+        );
     }
 
     #[test]
@@ -333,7 +382,10 @@ mod tests {
         let headers = p(&[
             ("accept", "application/json"),
             ("host", "ram.aliyuncs.com"),
-            ("user-agent", "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2 vector-capture"),
+            (
+                "user-agent",
+                "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2 vector-capture",
+            ),
             ("x-acs-accesskey-id", "testid"),
             ("x-acs-action", "ListUsers"),
             ("x-acs-content-sha256", EMPTY_SHA256),
@@ -344,8 +396,19 @@ mod tests {
             ("x-acs-version", "2015-05-01"),
         ]);
         let query = p(&[("MaxItems", "100")]);
-        let auth = v3_authorization("testid", "testsecret", "POST", "/", &query, &headers, EMPTY_SHA256);
-        assert!(auth.ends_with("Signature=f47229e3e2f0606b744d98f5bee57413e31ac64b04d8103afbb2988dd42c7289"), "{auth}");
+        let auth = v3_authorization(
+            "testid",
+            "testsecret",
+            "POST",
+            "/",
+            &query,
+            &headers,
+            EMPTY_SHA256,
+        );
+        assert!(
+            auth.ends_with("Signature=f47229e3e2f0606b744d98f5bee57413e31ac64b04d8103afbb2988dd42c7289"),
+            "{auth}"
+        );
         let parsed = parse_v3_authorization(&auth).expect("parses");
         assert_eq!(parsed.credential, "testid");
         assert_eq!(parsed.signed_headers.len(), 11);

@@ -1,2 +1,2 @@
-//! Entry point of the emulator binary.
+//! Entry point of the emulator binary (the server lands with src/emulator/server.rs).
 fn main() {}

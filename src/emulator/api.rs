@@ -103,7 +103,12 @@ impl ApiError {
     /// Builds an error with a status, code and message.
     #[must_use]
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_owned(), message: message.into(), access_denied_detail: None }
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            access_denied_detail: None,
+        }
     }
 
     /// `MissingParameter` with the documented message form.
@@ -112,7 +117,9 @@ impl ApiError {
         Self::new(
             400,
             "MissingParameter",
-            format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
+            format!(
+                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+            ),
         )
     }
 }

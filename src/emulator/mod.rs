@@ -7,3 +7,7 @@
 //! (the Resource Directory, its accounts and their RAM state).
 
 pub mod api;
+pub mod auth;
+pub mod counters;
+pub mod faults;
+pub mod throttle;

@@ -11,6 +11,7 @@
 pub mod action;
 pub mod api;
 pub mod build;
+pub mod client;
 pub mod execute;
 pub mod fake;
 pub mod hash;

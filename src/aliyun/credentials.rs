@@ -1,0 +1,354 @@
+//! Credentials: a static AccessKey that can be replaced at run time (Secret rotation), and STS
+//! AssumeRole sessions that are cached and refreshed ahead of expiry, one refresh at a time.
+//!
+//! Nothing here prints a secret: `Debug` of every type redacts the AccessKey secret and the token.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::AliyunError;
+use super::transport::Transport;
+
+/// An AccessKey pair, optionally with an STS security token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `AccessKeyId` (`LTAI…`, or `STS.…` for temporary keys); not a secret.
+    pub access_key_id: String,
+    /// `AccessKeySecret`; never logged.
+    pub access_key_secret: String,
+    /// `SecurityToken` of temporary credentials; never logged.
+    pub security_token: Option<String>,
+}
+
+impl Credentials {
+    /// A long-lived AccessKey.
+    #[must_use]
+    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Credentials {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            access_key_secret: access_key_secret.into(),
+            security_token: None,
+        }
+    }
+
+    /// Adds an STS security token.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Credentials {
+        self.security_token = Some(token.into());
+        self
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Static credentials behind a lock, so a rotated Secret replaces them without rebuilding clients.
+pub struct StaticCredentials {
+    inner: std::sync::RwLock<Credentials>,
+}
+
+impl StaticCredentials {
+    /// Wraps `creds`.
+    #[must_use]
+    pub fn new(creds: Credentials) -> StaticCredentials {
+        StaticCredentials {
+            inner: std::sync::RwLock::new(creds),
+        }
+    }
+
+    /// The current credentials.
+    #[must_use]
+    pub fn get(&self) -> Credentials {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the credentials; returns true if they changed.
+    pub fn replace(&self, creds: Credentials) -> bool {
+        let mut g = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *g == creds {
+            return false;
+        }
+        *g = creds;
+        true
+    }
+}
+
+impl fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StaticCredentials").field(&self.get()).finish()
+    }
+}
+
+/// Where a client gets the credentials it signs with; cheap to clone.
+#[derive(Clone, Debug)]
+pub enum CredentialProvider {
+    /// A (replaceable) AccessKey.
+    Static(Arc<StaticCredentials>),
+    /// An STS session obtained with another provider.
+    AssumeRole(Arc<AssumeRoleProvider>),
+}
+
+impl CredentialProvider {
+    /// A static provider.
+    #[must_use]
+    pub fn fixed(creds: Credentials) -> CredentialProvider {
+        CredentialProvider::Static(Arc::new(StaticCredentials::new(creds)))
+    }
+
+    /// The credentials to sign the next attempt with (refreshing an STS session when due).
+    ///
+    /// # Errors
+    /// The AssumeRole failure when a session had to be (re)created and no usable one is cached.
+    pub async fn credentials(&self) -> Result<Credentials, AliyunError> {
+        match self {
+            CredentialProvider::Static(s) => Ok(s.get()),
+            CredentialProvider::AssumeRole(p) => p.credentials().await,
+        }
+    }
+
+    /// Drops a cached session so the next call assumes the role again (after the server rejected
+    /// the token). No-op for static credentials.
+    pub async fn invalidate(&self) {
+        if let CredentialProvider::AssumeRole(p) = self {
+            p.invalidate().await;
+        }
+    }
+
+    /// True for STS sessions.
+    #[must_use]
+    pub fn is_assumed_role(&self) -> bool {
+        matches!(self, CredentialProvider::AssumeRole(_))
+    }
+}
+
+/// Refresh when less than this is left…
+pub const REFRESH_MIN_REMAINING: Duration = Duration::from_secs(300);
+/// …or less than this fraction (in percent) of the session lifetime.
+pub const REFRESH_PERCENT_REMAINING: u32 = 20;
+
+/// True when a session of `lifetime` with `remaining` left should be replaced.
+#[must_use]
+pub fn needs_refresh(lifetime: Duration, remaining: Duration) -> bool {
+    remaining < REFRESH_MIN_REMAINING || remaining < lifetime * REFRESH_PERCENT_REMAINING / 100
+}
+
+#[derive(Clone)]
+struct Session {
+    creds: Credentials,
+    lifetime: Duration,
+    expires_at: Instant,
+}
+
+/// The result of one AssumeRole call as the provider needs it.
+#[derive(Clone)]
+pub struct AssumedCredentials {
+    /// The temporary key, secret and token.
+    pub credentials: Credentials,
+    /// Time left until `Expiration`, computed against the caller's clock at the call.
+    pub lifetime: Duration,
+}
+
+impl fmt::Debug for AssumedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumedCredentials")
+            .field("credentials", &self.credentials)
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+/// An STS session for one role, cached; concurrent callers share one refresh.
+pub struct AssumeRoleProvider {
+    transport: Arc<Transport>,
+    base: CredentialProvider,
+    role_arn: String,
+    session_name: String,
+    duration_seconds: u32,
+    cache: tokio::sync::RwLock<Option<Session>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    refreshes: AtomicU64,
+}
+
+impl fmt::Debug for AssumeRoleProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRoleProvider")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .field("base", &self.base)
+            .field("refreshes", &self.refreshes.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AssumeRoleProvider {
+    /// A provider that assumes `role_arn` with the `base` credentials (no call is made yet).
+    #[must_use]
+    pub fn new(
+        transport: Arc<Transport>,
+        base: CredentialProvider,
+        role_arn: impl Into<String>,
+        session_name: impl Into<String>,
+        duration_seconds: u32,
+    ) -> AssumeRoleProvider {
+        AssumeRoleProvider {
+            transport,
+            base,
+            role_arn: role_arn.into(),
+            session_name: session_name.into(),
+            duration_seconds,
+            cache: tokio::sync::RwLock::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    /// The role this provider assumes.
+    #[must_use]
+    pub fn role_arn(&self) -> &str {
+        &self.role_arn
+    }
+
+    /// How many AssumeRole calls succeeded so far (for tests and metrics).
+    #[must_use]
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    async fn fresh(&self) -> Option<Credentials> {
+        let g = self.cache.read().await;
+        let s = g.as_ref()?;
+        let remaining = s.expires_at.saturating_duration_since(Instant::now());
+        (!needs_refresh(s.lifetime, remaining)).then(|| s.creds.clone())
+    }
+
+    /// The session credentials, assuming the role when none is cached or the cached one is due.
+    ///
+    /// # Errors
+    /// The AssumeRole failure, unless the cached session still has at least a minute left (then it
+    /// is used and the failure only logged).
+    pub async fn credentials(&self) -> Result<Credentials, AliyunError> {
+        if let Some(c) = self.fresh().await {
+            return Ok(c);
+        }
+        let _one_refresh = self.refresh_lock.lock().await;
+        if let Some(c) = self.fresh().await {
+            return Ok(c);
+        }
+        match self.assume().await {
+            Ok(a) => {
+                let session = Session {
+                    creds: a.credentials.clone(),
+                    lifetime: a.lifetime,
+                    expires_at: Instant::now() + a.lifetime,
+                };
+                *self.cache.write().await = Some(session);
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                Ok(a.credentials)
+            }
+            Err(e) => {
+                let g = self.cache.read().await;
+                if let Some(s) = g.as_ref()
+                    && s.expires_at.saturating_duration_since(Instant::now()) > Duration::from_secs(60)
+                {
+                    tracing::warn!(role = %self.role_arn, error = %e, "STS refresh failed; using the cached session");
+                    return Ok(s.creds.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets the cached session.
+    pub async fn invalidate(&self) {
+        *self.cache.write().await = None;
+    }
+
+    /// Boxed so the provider → transport → provider recursion (role chaining) has a finite type.
+    fn assume(&self) -> Pin<Box<dyn Future<Output = Result<AssumedCredentials, AliyunError>> + Send + '_>> {
+        Box::pin(super::sts::assume_role_with(
+            &self.transport,
+            &self.base,
+            &self.role_arn,
+            &self.session_name,
+            self.duration_seconds,
+        ))
+    }
+}
+
+/// `acs:ram::<account_id>:role/<role>`.
+#[must_use]
+pub fn role_arn(account_id: &str, role: &str) -> String {
+    format!("acs:ram::{account_id}:role/{role}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = Credentials::new("LTAIkey", "very-secret-value").with_token("CAIStoken-value");
+        let s = format!("{c:?}");
+        assert!(s.contains("LTAIkey"));
+        assert!(!s.contains("very-secret-value"));
+        assert!(!s.contains("CAIStoken-value"));
+        let p = CredentialProvider::fixed(c.clone());
+        let s = format!("{p:?}");
+        assert!(
+            !s.contains("very-secret-value") && !s.contains("CAIStoken-value"),
+            "{s}"
+        );
+        let a = AssumedCredentials {
+            credentials: c,
+            lifetime: Duration::from_secs(1),
+        };
+        assert!(!format!("{a:?}").contains("very-secret-value"));
+    }
+
+    #[test]
+    fn refresh_threshold() {
+        let hour = Duration::from_secs(3600);
+        assert!(!needs_refresh(hour, Duration::from_secs(1800)));
+        assert!(needs_refresh(hour, Duration::from_secs(700))); // < 20% of an hour
+        assert!(needs_refresh(Duration::from_secs(900), Duration::from_secs(299)));
+        assert!(!needs_refresh(Duration::from_secs(900), Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn static_credentials_can_be_replaced() {
+        let s = StaticCredentials::new(Credentials::new("a", "b"));
+        assert!(!s.replace(Credentials::new("a", "b")));
+        assert!(s.replace(Credentials::new("c", "d")));
+        assert_eq!(s.get().access_key_id, "c");
+    }
+
+    #[test]
+    fn arn_format() {
+        assert_eq!(
+            role_arn("1234567890123456", "ResourceDirectoryAccountAccessRole"),
+            "acs:ram::1234567890123456:role/ResourceDirectoryAccountAccessRole"
+        );
+    }
+}

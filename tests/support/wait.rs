@@ -1,0 +1,62 @@
+//! Polling with a deadline and a useful failure message.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+/// What one poll of [`wait_for`] observed: done with a value, or not yet (with a description of what
+/// was seen, shown in the panic if time runs out).
+///
+/// Implemented for `Option<T>` (`None` = not yet) and `Result<T, E: Debug>` (`Err(observed)` = not
+/// yet), so a closure can return `Err(obj.status)` to have the last status in the failure message.
+pub trait Check<T> {
+    /// `Ok(value)` when done, `Err(description of the last observation)` otherwise.
+    fn check(self) -> Result<T, String>;
+}
+
+impl<T> Check<T> for Option<T> {
+    fn check(self) -> Result<T, String> {
+        self.ok_or_else(|| "None".to_string())
+    }
+}
+
+impl<T, E: Debug> Check<T> for Result<T, E> {
+    fn check(self) -> Result<T, String> {
+        self.map_err(|e| format!("{e:#?}"))
+    }
+}
+
+/// Calls `f` every `poll` until it reports done, and returns that value. Panics after `timeout`
+/// with `what` and the last observation. Each attempt is itself bounded by the remaining time (at
+/// least 2 s), so a request hanging on a dead server cannot outlive the deadline by much.
+pub async fn wait_for<T, O, F, Fut>(what: &str, timeout: Duration, poll: Duration, mut f: F) -> T
+where
+    O: Check<T>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = O>,
+{
+    let start = tokio::time::Instant::now();
+    let deadline = start + timeout;
+    let mut last = String::from("(no attempt finished)");
+    let mut attempts = 0u32;
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        attempts += 1;
+        // The last attempt still gets a fair 2 s even when the deadline is nearer.
+        match tokio::time::timeout(remaining.max(Duration::from_secs(2)), f()).await {
+            Ok(o) => match o.check() {
+                Ok(v) => return v,
+                Err(seen) => last = seen,
+            },
+            Err(_) => last = format!("attempt {attempts} still running at the deadline; before: {last}"),
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            panic!(
+                "timed out after {:?} ({attempts} attempts) waiting for {what}; last observed:\n{last}",
+                start.elapsed()
+            );
+        }
+        tokio::time::sleep(poll.min(deadline - now)).await;
+    }
+}

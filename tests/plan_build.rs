@@ -1,5 +1,5 @@
 //! Pure tests of the desired-state diff: dependency order, retention, kinds filter, plan hash.
-#![allow(clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeSet, HashMap};
 

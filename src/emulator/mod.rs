@@ -3,11 +3,23 @@
 //! It is a product feature (try the operator without an Alibaba account) and the test bed: it verifies
 //! signatures, enforces the conflict rules, paginates, throttles and injects faults.
 //!
-//! Two halves meet at [`api`]: the HTTP front (auth, throttling, faults, admin) and the domain model
-//! (the Resource Directory, its accounts and their RAM state).
+//! Two halves meet at [`api`]: the HTTP front ([`server`], [`auth`], [`throttle`], [`faults`],
+//! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`slr`], [`rm`],
+//! [`sts`], built from a [`seed`]).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod counters;
 pub mod faults;
+pub mod ims;
+pub mod ram;
+pub mod rm;
+pub mod seed;
+pub mod server;
+pub mod slr;
+pub mod sts;
+pub mod table;
 pub mod throttle;
+pub mod world;

@@ -211,8 +211,7 @@ pub struct CheckItem {
     pub check_id: String,
     /// `CheckName`.
     pub check_name: String,
-    /// `Description`.
-    #[serde(default)]
+    /// `Description` (always written, possibly empty; no schema default so every YAML parser agrees).
     pub description: String,
 }
 
@@ -249,8 +248,7 @@ pub struct DeletionResult {
 pub struct FailReason {
     /// `Name`.
     pub name: String,
-    /// `Description`.
-    #[serde(default)]
+    /// `Description` (always written, possibly empty; no schema default so every YAML parser agrees).
     pub description: String,
 }
 

@@ -2,7 +2,11 @@
 # Builds kube-apiserver v1.20.2 offline from Debian bookworm's `kubernetes` source package
 # (see ../shared/docs/test-infrastructure.md §1) and caches the binary outside the repository:
 #
-#   ${ADO_CACHE:-$HOME/.cache/account-deletion-operator}/kube-apiserver-v1.20.2
+#   ${ADO_CACHE:-$HOME/.cache/account-deletion-operator}/kube-apiserver-v1.20.2-r2
+#
+# r2: also replaces the vendored json-iterator 1.1.10 with Debian's 1.1.12 (with reflect2 1.0.2 the
+# old one decodes an empty string nested in a custom resource as null, so the server refused any
+# CRD or status holding "").
 #
 # Does nothing when that binary is already present. Needs root for the apt packages it installs
 # when missing (golang-go, rsync, make, golang-github-modern-go-reflect2-dev). Prints the path of
@@ -12,7 +16,8 @@ set -euo pipefail
 K8S_VERSION=1.20.2
 DEB_VERSION='1.20.5+really1.20.2-1.1+deb12u1'
 CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
-OUT="$CACHE/kube-apiserver-v$K8S_VERSION"
+BUILD_REV=r2
+OUT="$CACHE/kube-apiserver-v$K8S_VERSION-$BUILD_REV"
 
 log() { printf '[build-kube-apiserver %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -24,7 +29,7 @@ if [[ -x "$OUT" ]]; then
 fi
 
 # One build at a time per cache (setup.sh may run while a background build is going on).
-exec 9>"$CACHE/kube-apiserver-v$K8S_VERSION.lock"
+exec 9>"$CACHE/kube-apiserver-v$K8S_VERSION-$BUILD_REV.lock"
 if ! flock -n 9; then
     log "another build holds the lock; waiting for it"
     flock 9
@@ -43,6 +48,7 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v make >/dev/null 2>&1 || need+=(make)
 [[ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ]] || need+=(golang-github-modern-go-reflect2-dev)
+[[ -d /usr/share/gocode/src/github.com/json-iterator/go ]] || need+=(golang-github-json-iterator-go-dev)
 if ((${#need[@]})); then
     log "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -105,6 +111,12 @@ R2="$TREE/vendor/github.com/modern-go/reflect2"
 rm -f "$R2"/*.go
 cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go "$R2/"
 rm -f "$R2"/*_test.go
+# json-iterator 1.1.10 -> Debian's 1.1.12, the release made for reflect2 1.0.2 (with the old one an
+# empty string inside a custom resource decodes as null: "must be of type string: null").
+JI="$TREE/vendor/github.com/json-iterator/go"
+rm -f "$JI"/*.go
+cp /usr/share/gocode/src/github.com/json-iterator/go/*.go "$JI/"
+rm -f "$JI"/*_test.go
 
 # ---------------------------------------------------------------- build like debian/rules
 mkdir -p "$TREE/.go/src/k8s.io"

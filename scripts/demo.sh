@@ -70,9 +70,9 @@ echo "emulator at $EMU; member $MEMBER ($NAME): $(curl -s "$EMU/__emulator/accou
 
 # ------------------------------------------------------------------ chart + operator
 say "installing the Helm chart (CRD, ServiceAccount, least-privilege RBAC) into ado-system"
+k POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}' >/dev/null 2>&1 || true
 helm install ado charts/account-deletion-operator --namespace ado-system \
     --values-json '{"watchNamespaces":["demo"]}'
-k POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}' >/dev/null 2>&1 || true
 SA_TOKEN=$(k POST /api/v1/namespaces/ado-system/serviceaccounts/ado-account-deletion-operator/token \
     '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":7200}}' | jq -r .status.token)
 cat >"$WORK/operator.kubeconfig" <<KC
@@ -99,7 +99,7 @@ k POST /api/v1/namespaces/demo/secrets "$(jq -nc --arg i "$KEY_ID" --arg s "$KEY
 k POST /apis/accountdeletion.dev/v1alpha1/namespaces/demo/accountdeletions "$(jq -nc --arg id "$MEMBER" --arg n "$NAME" --arg e "$EMU" \
     '{apiVersion:"accountdeletion.dev/v1alpha1",kind:"AccountDeletion",metadata:{name:"legacy"},
       spec:{accountId:$id,accountDisplayName:$n,mode:"Plan",credentialsSecretRef:{name:"rd-management-key"},endpoint:$e,
-            ram:{retain:{users:["breakglass-*"]}}}}')" >/dev/null
+            ram:{retain:{users:["break-glass"]}}}}')" >/dev/null
 OBJ=/apis/accountdeletion.dev/v1alpha1/namespaces/demo/accountdeletions/legacy
 get() { k GET "$OBJ"; }
 wait_phase() { # wait_phase "Planned|..." seconds

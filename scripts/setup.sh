@@ -4,7 +4,7 @@
 #   2. a Python venv with the official Alibaba Cloud SDKs, pytest, PyYAML and helm-python-sdk:
 #      ${ADO_CACHE}/venv, rebuilt whenever tests/conformance/requirements.txt changes
 #   3. kube-apiserver v1.20.2 built from Debian's source package (scripts/build-kube-apiserver.sh),
-#      cached as ${ADO_CACHE}/kube-apiserver-v1.20.2
+#      cached as ${ADO_CACHE}/kube-apiserver-v1.20.2-r2
 # ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian and PyPI only.
 # Prints timings per step; on success the last lines are `export` statements for the caller.
 set -euo pipefail
@@ -21,7 +21,7 @@ begin() { step_start=$(date +%s); log "$1"; }
 end() { TIMINGS+=("$(printf '%-26s %4ss  %s' "$1" "$(( $(date +%s) - step_start ))" "${2:-}")"); }
 
 # ---------------------------------------------------------------- 1. apt packages
-APT_PACKAGES=(etcd-server golang-go rsync make golang-github-modern-go-reflect2-dev openssl jq
+APT_PACKAGES=(etcd-server golang-go rsync make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev openssl jq
               lua5.4 yamllint prometheus curl ca-certificates python3-venv)
 begin "apt packages"
 missing=()
@@ -84,8 +84,8 @@ fi
 
 # ---------------------------------------------------------------- 3. kube-apiserver
 begin "kube-apiserver v1.20.2"
-if [[ -x "$ADO_CACHE/kube-apiserver-v1.20.2" ]]; then
-    KUBE_APISERVER_BIN="$ADO_CACHE/kube-apiserver-v1.20.2"
+if [[ -x "$ADO_CACHE/kube-apiserver-v1.20.2-r2" ]]; then
+    KUBE_APISERVER_BIN="$ADO_CACHE/kube-apiserver-v1.20.2-r2"
     end "kube-apiserver v1.20.2" "cached"
 else
     KUBE_APISERVER_BIN=$(bash "$ROOT/scripts/build-kube-apiserver.sh" | tail -n1)

@@ -70,7 +70,7 @@ else
     # Same exports, from what is already on the machine.
     export ADO_VENV="${ADO_VENV:-$ADO_CACHE/venv}"
     export ETCD_BIN="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
-    export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kube-apiserver-v1.20.2}"
+    export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kube-apiserver-v1.20.2-r2}"
 fi
 export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"

@@ -4,6 +4,7 @@
 //! Layout: [`aliyun`] is the signed client, [`emulator`] the local stand-in for Alibaba Cloud.
 
 pub mod aliyun;
+pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod emulator;

@@ -141,6 +141,21 @@ impl CredentialProvider {
     pub fn is_assumed_role(&self) -> bool {
         matches!(self, CredentialProvider::AssumeRole(_))
     }
+
+    /// Whose rate budget a call spends: the member account of an assumed role, `management` for
+    /// the base credentials.
+    #[must_use]
+    pub fn budget_key(&self) -> &str {
+        match self {
+            CredentialProvider::Static(_) => "management",
+            CredentialProvider::AssumeRole(p) => {
+                let arn = p.role_arn();
+                arn.strip_prefix("acs:ram::")
+                    .and_then(|r| r.split(':').next())
+                    .unwrap_or(arn)
+            }
+        }
+    }
 }
 
 /// Refresh when less than this is left…

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod ims;
 pub mod pagination;
+pub mod ratelimit;
 pub mod product;
 pub mod ram;
 pub mod rm;

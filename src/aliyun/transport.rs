@@ -57,6 +57,7 @@ pub struct Transport {
     http: reqwest::Client,
     config: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
+    limits: Arc<super::ratelimit::RateLimits>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -298,7 +299,15 @@ impl Transport {
             http,
             config,
             observer: None,
+            limits: Arc::default(),
         })
+    }
+
+    /// Paces every call under these budgets (shared by all transports of one operator).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Arc<super::ratelimit::RateLimits>) -> Transport {
+        self.limits = limits;
+        self
     }
 
     /// Adds an observer of every attempt.
@@ -358,8 +367,16 @@ impl Transport {
         loop {
             attempt += 1;
             let c = creds.credentials().await?;
+            let budget = creds.budget_key();
+            self.limits.acquire(budget).await;
             let started = std::time::Instant::now();
             let result = self.attempt(&c, product, action, params).await;
+            let throttled = result.as_ref().err().filter(|e| e.class == ErrorClass::Throttled);
+            self.limits.observe(
+                budget,
+                throttled.is_some(),
+                throttled.and_then(|e| e.retry_after()),
+            );
             let elapsed = started.elapsed();
             let (status, err) = match &result {
                 Ok(_) => (Some(200), None),

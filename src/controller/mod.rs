@@ -1,6 +1,7 @@
 //! The reconciler: watches `AccountDeletion` objects and drives each member account from its
 //! inventory to the state its spec asks for.
 
+pub mod aliyun_directory;
 pub mod audit;
 pub mod conditions;
 pub mod directory;

@@ -202,10 +202,26 @@ async fn write_status(
             }
         }
     }
+    drop_empty_strings_in_lists(&mut new, false);
     let patch = serde_json::json!({ "status": new });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
+}
+
+/// Removes `""` members of objects inside lists: kube-apiserver 1.20 reads them as `null` and refuses
+/// the whole status (`must be of type string: "null"`). Readers default them back to empty.
+fn drop_empty_strings_in_lists(v: &mut serde_json::Value, in_list: bool) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if in_list {
+                m.retain(|_, x| x.as_str() != Some(""));
+            }
+            m.values_mut().for_each(|x| drop_empty_strings_in_lists(x, false));
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| drop_empty_strings_in_lists(x, true)),
+        _ => {}
+    }
 }
 
 async fn reconcile<C: Connector>(

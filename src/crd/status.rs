@@ -211,7 +211,8 @@ pub struct CheckItem {
     pub check_id: String,
     /// `CheckName`.
     pub check_name: String,
-    /// `Description` (always written, possibly empty; no schema default so every YAML parser agrees).
+    /// `Description`.
+    #[serde(default)]
     pub description: String,
 }
 
@@ -248,7 +249,8 @@ pub struct DeletionResult {
 pub struct FailReason {
     /// `Name`.
     pub name: String,
-    /// `Description` (always written, possibly empty; no schema default so every YAML parser agrees).
+    /// `Description`.
+    #[serde(default)]
     pub description: String,
 }
 

@@ -68,7 +68,7 @@ fn apiserver_bin() -> PathBuf {
             },
             PathBuf::from,
         );
-    cache.join("kube-apiserver-v1.20.2")
+    cache.join("kube-apiserver-v1.20.2-r2")
 }
 
 fn openssl(args: &[&str]) {

@@ -1,0 +1,221 @@
+//! Client-side request pacing: one budget per member account and one global budget shared by all
+//! accounts, so the operator stays under Alibaba's per-account API rate instead of discovering it
+//! through `Throttling.*` answers (the failure mode of sequential nukers retrying blindly).
+//!
+//! Each limiter hands out send slots in arrival order (virtual scheduling), which makes the global
+//! budget fair across accounts: a busy account cannot starve a quiet one. On a throttled answer the
+//! rate drops multiplicatively and pauses for the server's retry hint; every success wins a little
+//! of it back (AIMD), so a limit set slightly too high converges instead of hammering.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Lowest fraction of the configured rate the adaptive backoff goes down to.
+const FLOOR: f64 = 0.1;
+/// Multiplicative decrease on a throttled answer.
+const DECREASE: f64 = 0.7;
+/// Fraction of the configured rate regained per successful call.
+const INCREASE: f64 = 0.01;
+/// Calls that may be sent back to back after an idle period.
+const BURST: f64 = 2.0;
+
+#[derive(Debug)]
+struct State {
+    /// Current (adapted) rate, calls per second.
+    rate: f64,
+    /// The earliest time the next call may be sent.
+    next: Instant,
+    /// No call before this (server retry hint).
+    paused_until: Instant,
+}
+
+/// One paced budget.
+#[derive(Debug)]
+pub struct RateLimiter {
+    configured: f64,
+    state: Mutex<State>,
+}
+
+impl RateLimiter {
+    /// A limiter of `qps` calls per second (`qps > 0`).
+    #[must_use]
+    pub fn new(qps: f64) -> RateLimiter {
+        let now = Instant::now();
+        RateLimiter {
+            configured: qps,
+            state: Mutex::new(State {
+                rate: qps,
+                next: now,
+                paused_until: now,
+            }),
+        }
+    }
+
+    /// Reserves the next send slot and returns how long to wait for it.
+    #[must_use]
+    pub fn reserve(&self) -> Duration {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let interval = Duration::from_secs_f64(1.0 / s.rate);
+        // Idle time earns at most BURST slots.
+        let earliest = now.checked_sub(interval.mul_f64(BURST - 1.0)).unwrap_or(now);
+        let slot = s.next.max(earliest).max(s.paused_until);
+        s.next = slot + interval;
+        slot.saturating_duration_since(now)
+    }
+
+    /// Waits for a send slot.
+    pub async fn acquire(&self) {
+        let wait = self.reserve();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The server throttled a call: slow down and honour its retry hint.
+    pub fn on_throttled(&self, retry_after: Option<Duration>) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.rate = (s.rate * DECREASE).max(self.configured * FLOOR);
+        let pause = retry_after.unwrap_or(Duration::from_secs_f64(1.0 / s.rate));
+        s.paused_until = s.paused_until.max(Instant::now() + pause);
+    }
+
+    /// A call went through: win back some of the rate lost to throttling.
+    pub fn on_success(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.rate < self.configured {
+            s.rate = (s.rate + self.configured * INCREASE).min(self.configured);
+        }
+    }
+
+    /// The current (adapted) rate.
+    #[must_use]
+    pub fn rate(&self) -> f64 {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).rate
+    }
+}
+
+/// The budgets of one operator process: per account and global. Shared by every client the
+/// operator builds, whatever credentials they use.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    account_qps: f64,
+    global: Option<RateLimiter>,
+    accounts: Mutex<HashMap<String, Arc<RateLimiter>>>,
+}
+
+impl RateLimits {
+    /// Budgets of `account_qps` per account and `global_qps` overall (0 = unlimited).
+    #[must_use]
+    pub fn new(account_qps: f64, global_qps: f64) -> RateLimits {
+        let positive = |q: f64| q.is_finite() && q > 0.0;
+        RateLimits {
+            account_qps: if positive(account_qps) { account_qps } else { 0.0 },
+            global: positive(global_qps).then(|| RateLimiter::new(global_qps)),
+            accounts: Mutex::default(),
+        }
+    }
+
+    /// True when neither budget is set.
+    #[must_use]
+    pub fn is_unlimited(&self) -> bool {
+        self.account_qps == 0.0 && self.global.is_none()
+    }
+
+    fn account(&self, account: &str) -> Option<Arc<RateLimiter>> {
+        if self.account_qps == 0.0 {
+            return None;
+        }
+        let mut m = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(
+            m.entry(account.to_owned())
+                .or_insert_with(|| Arc::new(RateLimiter::new(self.account_qps)))
+                .clone(),
+        )
+    }
+
+    /// Waits until a call for `account` may be sent under both budgets.
+    pub async fn acquire(&self, account: &str) {
+        if let Some(a) = self.account(account) {
+            a.acquire().await;
+        }
+        if let Some(g) = &self.global {
+            g.acquire().await;
+        }
+    }
+
+    /// Feeds the outcome of a call back into the budgets of `account`.
+    pub fn observe(&self, account: &str, throttled: bool, retry_after: Option<Duration>) {
+        let limiters = self.account(account).into_iter();
+        for l in limiters {
+            if throttled {
+                l.on_throttled(retry_after);
+            } else {
+                l.on_success();
+            }
+        }
+        if let Some(g) = &self.global {
+            if throttled {
+                g.on_throttled(retry_after);
+            } else {
+                g.on_success();
+            }
+        }
+    }
+
+    /// Forgets the budget of an account that is gone.
+    pub fn forget(&self, account: &str) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_spaced_by_the_rate() {
+        let l = RateLimiter::new(10.0);
+        let waits: Vec<Duration> = (0..6).map(|_| l.reserve()).collect();
+        assert!(waits[0] <= Duration::from_millis(1), "{waits:?}");
+        // Each slot is 100 ms after the previous one; time passing between the calls only makes
+        // the later waits shorter, never longer.
+        for w in waits.windows(2) {
+            let d = w[1].saturating_sub(w[0]);
+            assert!(d <= Duration::from_millis(100) && d >= Duration::from_millis(50), "{waits:?}");
+        }
+    }
+
+    #[test]
+    fn throttling_slows_down_and_success_recovers() {
+        let l = RateLimiter::new(50.0);
+        l.on_throttled(Some(Duration::from_millis(200)));
+        assert!((l.rate() - 35.0).abs() < 1e-9);
+        assert!(
+            l.reserve() >= Duration::from_millis(150),
+            "pauses for the retry hint"
+        );
+        for _ in 0..1000 {
+            l.on_success();
+        }
+        assert!((l.rate() - 50.0).abs() < 1e-9);
+        for _ in 0..100 {
+            l.on_throttled(None);
+        }
+        assert!((l.rate() - 5.0).abs() < 1e-9, "never below the floor");
+    }
+
+    #[test]
+    fn budgets_are_per_account_and_optional() {
+        let r = RateLimits::new(0.0, 0.0);
+        assert!(r.is_unlimited() && r.account("a").is_none());
+        let r = RateLimits::new(5.0, 0.0);
+        let a = r.account("a").map(|l| Arc::as_ptr(&l));
+        assert_eq!(a, r.account("a").map(|l| Arc::as_ptr(&l)));
+        assert_ne!(a, r.account("b").map(|l| Arc::as_ptr(&l)));
+    }
+}

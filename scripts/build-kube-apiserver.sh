@@ -4,9 +4,9 @@
 #
 #   ${ADO_CACHE:-$HOME/.cache/account-deletion-operator}/kube-apiserver-v1.20.2-r2
 #
-# r2: also replaces the vendored json-iterator 1.1.10 with Debian's 1.1.12 (with reflect2 1.0.2 the
-# old one decodes an empty string nested in a custom resource as null, so the server refused any
-# CRD or status holding "").
+# r2: also applies the upstream fix for kubernetes#99804 (go-openapi validation treats an empty
+# string as null when built with Go >= 1.16, so the server refused any custom resource or CRD
+# holding "") and uses json-iterator 1.1.12, the release made for reflect2 1.0.2.
 #
 # Does nothing when that binary is already present. Needs root for the apt packages it installs
 # when missing (golang-go, rsync, make, golang-github-modern-go-reflect2-dev). Prints the path of
@@ -117,6 +117,16 @@ JI="$TREE/vendor/github.com/json-iterator/go"
 rm -f "$JI"/*.go
 cp /usr/share/gocode/src/github.com/json-iterator/go/*.go "$JI/"
 rm -f "$JI"/*_test.go
+
+# ---------------------------------------------------------------- kubernetes#99804 (Go >= 1.16)
+# "Remove incorrect zero value check" (kube-openapi#230, go-openapi/validate#138): only a JSON null
+# is null; "" is a valid string.
+for f in "$TREE/vendor/github.com/go-openapi/validate/type.go" \
+         "$TREE/vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go"; do
+    grep -q 'if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {' "$f" || {
+        log "expected zero-value check not found in $f"; exit 1; }
+    sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "$f"
+done
 
 # ---------------------------------------------------------------- build like debian/rules
 mkdir -p "$TREE/.go/src/k8s.io"

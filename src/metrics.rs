@@ -159,3 +159,27 @@ impl Metrics {
         Ok(out)
     }
 }
+
+/// Every attempt the Alibaba client makes lands in `ado_alibaba_calls_total` (and the throttled and
+/// retried counters), labelled by product, action and result code only.
+impl crate::aliyun::transport::CallObserver for Metrics {
+    fn on_call(&self, e: &crate::aliyun::transport::CallEvent<'_>) {
+        let product = e.product.name().to_owned();
+        let action = e.action.to_owned();
+        let code = e.code.unwrap_or("OK").to_owned();
+        self.alibaba_calls
+            .get_or_create(&CallLabels {
+                product: product.clone(),
+                action: action.clone(),
+                code,
+            })
+            .inc();
+        let labels = ActionLabels { product, action };
+        if e.class == Some(crate::aliyun::error::ErrorClass::Throttled) {
+            self.alibaba_throttled.get_or_create(&labels).inc();
+        }
+        if e.will_retry {
+            self.alibaba_retries.get_or_create(&labels).inc();
+        }
+    }
+}

@@ -182,7 +182,8 @@ pub async fn run(args: RunArgs) -> std::process::ExitCode {
         instance: args.pod_name.clone(),
     };
     let connector =
-        crate::controller::aliyun_directory::AliyunConnector::new(args.account_qps, args.global_qps);
+        crate::controller::aliyun_directory::AliyunConnector::new(args.account_qps, args.global_qps)
+            .with_observer(metrics.clone());
     let shutdown = {
         let tx = stop_tx.clone();
         async move {

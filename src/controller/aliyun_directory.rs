@@ -17,7 +17,7 @@ use crate::aliyun::product::Product;
 use crate::aliyun::ratelimit::RateLimits;
 use crate::aliyun::rm;
 use crate::aliyun::sts::sanitize_session_name;
-use crate::aliyun::transport::Transport;
+use crate::aliyun::transport::{CallObserver, Transport};
 use crate::crd::{CheckItem, EndpointsSpec, FailReason};
 
 use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
@@ -250,6 +250,7 @@ pub struct AliyunConnector {
     account_qps: f64,
     global_qps: f64,
     limits: Arc<RateLimits>,
+    observer: Option<Arc<dyn CallObserver>>,
     cache: Mutex<HashMap<String, CacheEntry>>,
 }
 
@@ -277,8 +278,16 @@ impl AliyunConnector {
             account_qps,
             global_qps,
             limits: Arc::new(RateLimits::new(account_qps, global_qps)),
+            observer: None,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reports every Alibaba Cloud attempt of every client to `observer` (the metrics).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> AliyunConnector {
+        self.observer = Some(observer);
+        self
     }
 
     /// Requests per second per account (0 = unlimited).
@@ -324,6 +333,10 @@ impl Connector for AliyunConnector {
         let transport = Transport::new(config)
             .map_err(|e| format!("cannot build the Alibaba Cloud client: {e}"))?
             .with_limits(self.limits.clone());
+        let transport = match &self.observer {
+            Some(o) => transport.with_observer(o.clone()),
+            None => transport,
+        };
         let client = AliyunClient::from_parts(
             Arc::new(transport),
             CredentialProvider::fixed(credentials.clone()),

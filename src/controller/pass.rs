@@ -453,7 +453,9 @@ async fn drive<D: Directory, S: StatusSink>(
         return Err(p.blocked(block, "Plan"));
     }
 
-    // 4. Empty RAM.
+    // 4. Empty RAM. Tasks of service-linked roles that no longer appear in the inventory are not
+    // in the plan any more, so the executor will not poll them: settle them here.
+    settle_finished_slr_tasks(p, member.as_ref(), &inv).await;
     let in_flight =
         p.st.service_linked_role_tasks
             .iter()
@@ -939,6 +941,26 @@ async fn deletion_check<D: Directory>(
     };
     p.cond("DeletionAllowed", truth, reason, &msg);
     Ok(Some(res))
+}
+
+/// Polls in-flight service-linked role tasks whose role is gone from the inventory: the task
+/// finished (the role is deleted) or its status can no longer be read; either way it is done.
+async fn settle_finished_slr_tasks<M: crate::plan::PlanApi>(
+    p: &mut Pass<'_>,
+    member: &M,
+    inv: &crate::plan::Inventory,
+) {
+    for t in &mut p.st.service_linked_role_tasks {
+        if !slr_in_flight(&t.status) || inv.service_linked_roles.iter().any(|r| r.name == t.role) {
+            continue;
+        }
+        t.status = match member.slr_deletion_status(&t.task_id).await {
+            Ok(s) if slr_in_flight(&s.status) => continue,
+            Ok(s) => s.status,
+            Err(e) if e.is_not_found() => "SUCCEEDED".to_string(),
+            Err(_) => continue,
+        };
+    }
 }
 
 async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Plan) -> Result<Halt, Halt> {

@@ -265,8 +265,9 @@ async fn only_the_leader_calls_alibaba_and_the_survivor_finishes() {
     let k = KubeCluster::start().await;
     k.install_project_crds().await;
     prepare(&k).await;
-    // The deletion stays in Deleting until the test advances the emulator clock.
-    let emu = Emulator::start(&seed(3600), &[]).await;
+    // The deletion stays in Deleting until the test advances the emulator clock (by less than the
+    // 15-minute signature window, so the operator's requests stay valid).
+    let emu = Emulator::start(&seed(600), &[]).await;
     let start = |id: &str| {
         let mut env = operator_envs();
         env.push(("POD_NAME", if id == "a" { "replica-a" } else { "replica-b" }));
@@ -316,7 +317,7 @@ async fn only_the_leader_calls_alibaba_and_the_survivor_finishes() {
         b.kill9();
         (&mut a, ma)
     };
-    emu.advance_clock(7200).await;
+    emu.advance_clock(660).await;
     let status = wait_phase(&api, "Deleted", 120).await;
     assert_eq!(status["deletion"]["status"], "Success");
     let t = scrape(survivor_metrics).await;

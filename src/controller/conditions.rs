@@ -42,7 +42,7 @@ pub fn set(
     now: &jiff::Timestamp,
 ) {
     let status_s = status.as_str().to_string();
-    // kube-apiserver 1.20 refuses an empty string inside a status list item; say at least why.
+    // A condition always says something: the reason when no message was given.
     let message = if message.is_empty() { reason } else { message };
     if let Some(c) = conditions.iter_mut().find(|c| c.type_ == type_) {
         if c.status != status_s {

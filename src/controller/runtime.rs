@@ -68,6 +68,9 @@ struct Ctx<C: Connector> {
     dirs: Mutex<HashMap<String, Arc<C::Dir>>>,
     phases: Mutex<HashMap<String, String>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// Next pass per object: (generation it was planned for, when). Our own status writes come
+    /// back as watch events; without this they would start a pass each, a hot loop.
+    scheduled: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
 
 /// Reconcile errors that kube-runtime retries with backoff (status writes failing).
@@ -135,6 +138,7 @@ pub async fn run<C: Connector>(
         dirs: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
+        scheduled: Mutex::new(HashMap::new()),
         opts: opts.clone(),
     });
     let mut wc = watcher::Config::default();
@@ -202,26 +206,10 @@ async fn write_status(
             }
         }
     }
-    drop_empty_strings_in_lists(&mut new, false);
     let patch = serde_json::json!({ "status": new });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-}
-
-/// Removes `""` members of objects inside lists: kube-apiserver 1.20 reads them as `null` and refuses
-/// the whole status (`must be of type string: "null"`). Readers default them back to empty.
-fn drop_empty_strings_in_lists(v: &mut serde_json::Value, in_list: bool) {
-    match v {
-        serde_json::Value::Object(m) => {
-            if in_list {
-                m.retain(|_, x| x.as_str() != Some(""));
-            }
-            m.values_mut().for_each(|x| drop_empty_strings_in_lists(x, false));
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| drop_empty_strings_in_lists(x, true)),
-        _ => {}
-    }
 }
 
 async fn reconcile<C: Connector>(
@@ -231,6 +219,21 @@ async fn reconcile<C: Connector>(
     let started = Instant::now();
     let name = obj.name_any();
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    // A watch event for a spec we already handled (our own status write) waits for the pass that
+    // is already scheduled; a spec change (new generation) runs at once.
+    let key = format!("{ns}/{name}");
+    let due = ctx
+        .scheduled
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).copied())
+        .filter(|(generation, _)| *generation == obj.metadata.generation)
+        .map(|(_, due)| due);
+    if let Some(due) = due
+        && due > started + Duration::from_millis(50)
+    {
+        return Ok(Action::requeue(due - started));
+    }
     let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
     let old = serde_json::to_value(obj.status.clone().unwrap_or_default()).unwrap_or_default();
     let now = jiff::Timestamp::now();
@@ -344,11 +347,10 @@ async fn reconcile<C: Connector>(
         update_phase_gauge(&ctx, &format!("{ns}/{name}"), phase.as_str());
     }
     // Per-object exponential backoff on errors: 1x, 2x, 4x ... the error delay, at most 5 minutes.
-    let key = format!("{ns}/{name}");
     let requeue = match ctx.failures.lock() {
         Ok(mut f) => {
             if outcome.result == "error" {
-                let n = f.entry(key).or_insert(0);
+                let n = f.entry(key.clone()).or_insert(0);
                 *n = (*n + 1).min(10);
                 outcome
                     .requeue
@@ -360,6 +362,12 @@ async fn reconcile<C: Connector>(
         }
         Err(_) => outcome.requeue,
     };
+    if let Ok(mut m) = ctx.scheduled.lock() {
+        match requeue {
+            Some(d) => m.insert(key, (obj.metadata.generation, Instant::now() + d)),
+            None => m.remove(&key),
+        };
+    }
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),

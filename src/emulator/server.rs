@@ -57,6 +57,9 @@ pub struct Opts {
     /// Calls per second per (account, action) before `Throttling.User` (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     pub qps_per_account_action: u32,
+    /// Calls per second per account, all actions together, before `Throttling.User` (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub qps_per_account: u32,
     /// HTTP status of throttling answers (400 or 429).
     #[arg(long, default_value_t = 400, value_parser = parse_throttle_status)]
     pub throttle_status: u16,
@@ -114,6 +117,7 @@ impl Opts {
     pub fn limits(&self) -> Limits {
         Limits {
             qps_per_account_action: self.qps_per_account_action,
+            qps_per_account: self.qps_per_account,
             page_limit: self.page_limit.filter(|&n| n > 0),
             throttle_status: self.throttle_status,
         }
@@ -140,6 +144,8 @@ pub enum ServerError {
 pub struct Limits {
     /// Calls per second per (account, action); 0 = unlimited.
     pub qps_per_account_action: u32,
+    /// Calls per second per account over all actions; 0 = unlimited.
+    pub qps_per_account: u32,
     /// Largest page handed out (`None` = the API's own maximum).
     pub page_limit: Option<u32>,
     /// HTTP status of throttling answers.
@@ -153,6 +159,9 @@ pub struct LimitsPatch {
     /// New calls per second (0 = unlimited).
     #[serde(alias = "qps", alias = "qps_per_account_action")]
     pub qps_per_account_action: Option<u32>,
+    /// New calls per second per account, all actions together (0 = unlimited).
+    #[serde(alias = "qps_per_account")]
+    pub qps_per_account: Option<u32>,
     /// New page limit (0 = none).
     #[serde(alias = "page_limit")]
     pub page_limit: Option<u32>,
@@ -322,6 +331,9 @@ impl Emulator {
         if let Some(q) = p.qps_per_account_action {
             l.qps_per_account_action = q;
         }
+        if let Some(q) = p.qps_per_account {
+            l.qps_per_account = q;
+        }
         if let Some(pl) = p.page_limit {
             l.page_limit = (pl > 0).then_some(pl);
         }
@@ -391,8 +403,12 @@ impl Emulator {
         }
         let label = auth::action_label(product, action);
         let limits = self.limits();
-        let throttled =
-            lock(&self.throttle).check(&account, &label, limits.qps_per_account_action, Instant::now());
+        let throttled = {
+            let now = Instant::now();
+            let mut t = lock(&self.throttle);
+            t.check(&account, &label, limits.qps_per_account_action, now)
+                .and_then(|()| t.check(&account, throttle::ACCOUNT_KEY, limits.qps_per_account, now))
+        };
         if let Err(t) = throttled {
             let e = faults::fault_error("Throttling.User", limits.throttle_status);
             return fail(e, throttle_headers(&t, self.clock.now()));
@@ -425,7 +441,7 @@ impl Emulator {
                 let e = faults::fault_error(&code, limits.throttle_status);
                 let headers = if code.starts_with("Throttling") {
                     let t = throttle::Throttled {
-                        limit: limits.qps_per_account_action.max(1),
+                        limit: limits.qps_per_account_action.max(limits.qps_per_account).max(1),
                         retry_after_ms: 1000,
                     };
                     throttle_headers(&t, self.clock.now())

@@ -4,6 +4,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// The action key of the per-account bucket (all actions of an account together); no real action
+/// label has this form, so it never collides with a per-action bucket.
+pub const ACCOUNT_KEY: &str = "*";
+
 /// A refusal, with what the rate-limit headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
@@ -102,6 +106,16 @@ mod tests {
                 .is_ok()
         );
         assert!(t.check("a", "ram:ListUsers", 0, t0).is_ok());
+    }
+
+    #[test]
+    fn account_bucket_is_shared_by_all_actions() {
+        let mut t = Throttle::new();
+        let t0 = Instant::now();
+        assert!(t.check("a", ACCOUNT_KEY, 2, t0).is_ok());
+        assert!(t.check("a", ACCOUNT_KEY, 2, t0).is_ok());
+        assert!(t.check("a", ACCOUNT_KEY, 2, t0).is_err());
+        assert!(t.check("b", ACCOUNT_KEY, 2, t0).is_ok());
     }
 
     #[test]

@@ -70,9 +70,15 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+/// OpenMetrics for scrapers that ask for it (Prometheus does), the classic text format 0.0.4
+/// otherwise (curl, `promtool check metrics`, older agents).
+async fn metrics_handler(State(s): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
     match s.metrics.render() {
-        Ok(body) => (
+        Ok(body) if openmetrics => (
             StatusCode::OK,
             [(
                 header::CONTENT_TYPE,
@@ -81,8 +87,47 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
             body,
         )
             .into_response(),
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            openmetrics_to_text(&body),
+        )
+            .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n").into_response(),
     }
+}
+
+/// Converts OpenMetrics text to the classic format: counter families are named with their
+/// `_total` suffix there, and `# UNIT` / `# EOF` do not exist.
+#[must_use]
+pub fn openmetrics_to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; returns the bound address through `bound`.

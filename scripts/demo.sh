@@ -64,8 +64,8 @@ done
 [[ -n "$EMU" ]] || { cat "$WORK/emulator.log"; exit 1; }
 MEMBER=$(awk '/^accounts:/{a=1} a && /accountId:/ {gsub(/[^0-9]/,"",$0); print; exit}' examples/seeds/demo.yaml)
 NAME=$(awk -v id="$MEMBER" '$0 ~ id {f=1} f && /displayName:/ {sub(/.*displayName: */,""); gsub(/"/,""); print; exit}' examples/seeds/demo.yaml)
-KEY_ID=$(awk '/accessKeyId:/ {print $2; exit}' examples/seeds/demo.yaml)
-KEY_SECRET=$(awk '/accessKeySecret:/ {print $2; exit}' examples/seeds/demo.yaml)
+KEY_ID=$(awk '/accessKeyId:/ {print $NF; exit}' examples/seeds/demo.yaml)
+KEY_SECRET=$(awk '/accessKeySecret:/ {print $NF; exit}' examples/seeds/demo.yaml)
 echo "emulator at $EMU; member $MEMBER ($NAME): $(curl -s "$EMU/__emulator/accounts/$MEMBER" | jq -c '[.ram | to_entries[] | {(.key): (.value | if type=="array" then length else . end)}] | add' 2>/dev/null || echo '?')"
 
 # ------------------------------------------------------------------ chart + operator

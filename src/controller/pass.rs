@@ -960,6 +960,12 @@ async fn settle_finished_slr_tasks<M: crate::plan::PlanApi>(
             Err(e) if e.is_not_found() => "SUCCEEDED".to_string(),
             Err(_) => continue,
         };
+        if t.status == "SUCCEEDED" {
+            *p.st
+                .deleted
+                .entry(Kind::ServiceLinkedRoles.as_str().to_string())
+                .or_insert(0) += 1;
+        }
     }
 }
 

@@ -191,6 +191,21 @@ impl StatusSink for ApiSink {
     }
 }
 
+/// A JSON merge patch keeps map keys it does not mention: mark every key (at any depth) that
+/// `new` no longer has as `null`, so a shrinking map (`plan.remaining`) really shrinks.
+fn null_removed_keys(old: &serde_json::Value, new: &mut serde_json::Value) {
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
+        for (k, v) in old {
+            match new.get_mut(k) {
+                None => {
+                    new.insert(k.clone(), serde_json::Value::Null);
+                }
+                Some(n) => null_removed_keys(v, n),
+            }
+        }
+    }
+}
+
 /// Merge-patches `status`, nulling fields that disappeared since `old`.
 async fn write_status(
     api: &Api<AccountDeletion>,
@@ -199,13 +214,7 @@ async fn write_status(
     status: &AccountDeletionStatus,
 ) -> Result<(), kube::Error> {
     let mut new = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
-    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
-        for k in old.keys() {
-            if !new.contains_key(k) {
-                new.insert(k.clone(), serde_json::Value::Null);
-            }
-        }
-    }
+    null_removed_keys(old, &mut new);
     let patch = serde_json::json!({ "status": new });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -433,4 +442,21 @@ fn directory_for<C: Connector>(
         dirs.insert(key, dir.clone());
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::null_removed_keys;
+    use serde_json::json;
+
+    #[test]
+    fn removed_keys_are_nulled_at_every_depth() {
+        let old = json!({"a": 1, "plan": {"remaining": {"users": 3, "groups": 1}, "hash": "x"}, "list": [1]});
+        let mut new = json!({"plan": {"remaining": {"users": 1}, "hash": "y"}, "list": []});
+        null_removed_keys(&old, &mut new);
+        assert_eq!(
+            new,
+            json!({"a": null, "plan": {"remaining": {"users": 1, "groups": null}, "hash": "y"}, "list": []})
+        );
+    }
 }

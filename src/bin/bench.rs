@@ -1,0 +1,726 @@
+//! `bench`: how long emptying a member account takes against the emulator, compared with the bound
+//! the API's rate limit or latency allows and with a sequential script using the official SDK.
+//!
+//! `cargo run --release --bin bench -- --scenario S|M|L|fleet --regime latency|rate`; no arguments
+//! runs every row. Each row generates a seed, starts the emulator on loopback, and runs the
+//! operator's own deletion code (inventory, plan, dependency-graph executor, rate limiter: what
+//! `controller::pass` runs) in a child process (`bench --worker`), so its peak RSS and CPU time are
+//! the operator's alone. The emulator's counters give the call numbers.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
+
+use account_deletion_operator::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
+use account_deletion_operator::aliyun::credentials::{CredentialProvider, Credentials};
+use account_deletion_operator::aliyun::product::Product;
+use account_deletion_operator::aliyun::ratelimit::RateLimits;
+use account_deletion_operator::aliyun::transport::Transport;
+use account_deletion_operator::plan::execute::{ExecOptions, run as execute};
+use account_deletion_operator::plan::{Kind, Plan, PlanApi, PlanOptions};
+
+const MGMT_ACCOUNT: &str = "1000000000000001";
+const MGMT_KEY_ID: &str = "LTAI5tBenchMgmtKey000001";
+const MGMT_KEY_SECRET: &str = "bench-secret-not-a-real-one";
+
+/// Which account shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// About 100 RAM objects.
+    #[value(name = "S", alias = "s")]
+    S,
+    /// About 1,000.
+    #[value(name = "M", alias = "m")]
+    M,
+    /// Alibaba's published RAM limits.
+    #[value(name = "L", alias = "l")]
+    L,
+    /// Many accounts of size M at once under one global budget.
+    #[value(name = "fleet")]
+    Fleet,
+}
+
+/// What bounds the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Regime {
+    /// Injected latency per call, no rate limit.
+    Latency,
+    /// A per-account rate limit, no latency.
+    Rate,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about = "Benchmark of the account-deletion-operator against the emulator")]
+struct Args {
+    /// One scenario (default: all).
+    #[arg(long, value_enum)]
+    scenario: Option<Scenario>,
+    /// One regime (default: both).
+    #[arg(long, value_enum)]
+    regime: Option<Regime>,
+    /// Injected latency per call in the latency regime, ms.
+    #[arg(long, default_value_t = 30)]
+    latency_ms: u64,
+    /// Per-account limit of the emulator in the rate regime, requests/s.
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Calls in flight per account (the operator's --account-concurrency).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Accounts in the fleet row.
+    #[arg(long, default_value_t = 100)]
+    fleet_accounts: usize,
+    /// Global budget of the fleet row, requests/s (the operator's --global-qps).
+    #[arg(long, default_value_t = 2000.0)]
+    fleet_global_qps: f64,
+    /// Skip the sequential SDK baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Run the baseline on the full L seed (default: on L/10, same shape, times 10).
+    #[arg(long)]
+    baseline_full: bool,
+    /// Python interpreter with the Alibaba SDK.
+    #[arg(long, env = "BENCH_PYTHON")]
+    python: Option<PathBuf>,
+    /// Internal: run the operator's deletion code on these accounts and print JSON.
+    #[arg(long, hide = true)]
+    worker: bool,
+    /// Internal (worker): emulator URL.
+    #[arg(long, hide = true)]
+    endpoint: Option<String>,
+    /// Internal (worker): member account ids, comma-separated.
+    #[arg(long, hide = true, value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// Internal (worker): client-side per-account budget (0 = none).
+    #[arg(long, hide = true, default_value_t = 0.0)]
+    account_qps: f64,
+    /// Internal (worker): client-side global budget (0 = none).
+    #[arg(long, hide = true, default_value_t = 0.0)]
+    global_qps: f64,
+    /// Internal: serve the emulator in this process (when target/release/aliyun-emulator is absent).
+    #[arg(long, hide = true)]
+    serve_emulator: Option<PathBuf>,
+}
+
+type BoxErr = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: no runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = if let Some(seed) = &args.serve_emulator {
+        rt.block_on(serve_emulator(seed))
+    } else if args.worker {
+        rt.block_on(worker(&args))
+    } else {
+        rt.block_on(orchestrate(&args))
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_emulator(seed: &Path) -> Result<(), BoxErr> {
+    use account_deletion_operator::emulator::server::{Opts, serve};
+    let opts = Opts::parse_from([
+        "aliyun-emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        &seed.display().to_string(),
+    ]);
+    serve(opts).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------- worker
+
+/// Longest chain of dependent actions in the plan (1 = everything can run at once).
+fn plan_depth(plan: &Plan) -> usize {
+    let n = plan.actions.len();
+    let mut depth = vec![0usize; n];
+    let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, a) in plan.actions.iter().enumerate() {
+        for &d in &a.deps {
+            if d < n {
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    for &i in &ready {
+        depth[i] = 1;
+    }
+    while let Some(i) = ready.pop() {
+        for &j in &dependents[i] {
+            depth[j] = depth[j].max(depth[i] + 1);
+            missing[j] -= 1;
+            if missing[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, t0: Instant) -> Value {
+    let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
+    let popts = PlanOptions::default();
+    let member = match mgmt.member(&account, DEFAULT_ACCESS_ROLE, "account-deletion-operator").await {
+        Ok(m) => m,
+        Err(e) => return json!({"account": account, "error": format!("AssumeRole: {e}")}),
+    };
+    let mut deleted: u64 = 0;
+    let mut actions: usize = 0;
+    let mut depth = 0usize;
+    let mut passes = 0u32;
+    let mut failures: Vec<String> = Vec::new();
+    let mut slr: BTreeMap<String, String> = BTreeMap::new();
+    let mut empty = false;
+    while passes < 6 {
+        passes += 1;
+        let inv = match account_deletion_operator::plan::discover(&member, &kinds, &account).await {
+            Ok(i) => i,
+            Err(e) => {
+                failures.push(format!("inventory: {e}"));
+                continue;
+            }
+        };
+        let plan = match account_deletion_operator::plan::build(&inv, &popts) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("plan: {e}"));
+                break;
+            }
+        };
+        if plan.is_empty() {
+            empty = true;
+            break;
+        }
+        depth = depth.max(plan_depth(&plan));
+        actions += plan.actions.len();
+        let opts = ExecOptions {
+            concurrency,
+            existing_slr_tasks: slr.clone(),
+            ..Default::default()
+        };
+        let report = execute(&member, &plan, &opts).await;
+        deleted += report.deleted.values().sum::<u64>();
+        failures.extend(report.failures.iter().map(|f| format!("{}: {}", f.action, f.code)));
+        // Service-linked role tasks run on Alibaba's side: poll them like the controller does.
+        slr = report
+            .slr_tasks
+            .iter()
+            .filter(|t| t.in_flight())
+            .map(|t| (t.role.clone(), t.task_id.clone()))
+            .collect();
+        let mut polls = 0;
+        while !slr.is_empty() && polls < 120 {
+            polls += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut still = BTreeMap::new();
+            for (role, task) in &slr {
+                match member.slr_deletion_status(task).await {
+                    Ok(s) if s.status == "SUCCEEDED" => deleted += 1,
+                    Ok(s) if s.status == "IN_PROGRESS" || s.status == "NOT_STARTED" => {
+                        still.insert(role.clone(), task.clone());
+                    }
+                    Ok(s) => failures.push(format!("service-linked role {role}: {}", s.status)),
+                    Err(e) => failures.push(format!("service-linked role {role}: {e}")),
+                }
+            }
+            slr = still;
+        }
+    }
+    json!({
+        "account": account,
+        "deleted": deleted,
+        "actions": actions,
+        "depth": depth,
+        "passes": passes,
+        "empty": empty,
+        "finishedSeconds": t0.elapsed().as_secs_f64(),
+        "failures": failures.iter().take(10).collect::<Vec<_>>(),
+        "failureCount": failures.len(),
+    })
+}
+
+/// `VmHWM` (KiB) and user+system CPU seconds of this process, from /proc.
+fn self_usage() -> (u64, f64) {
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0);
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may contain spaces) start at ") ".
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of stat; rest starts at field 3.
+            let ut: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            Some((ut + st) / 100.0)
+        })
+        .unwrap_or(0.0);
+    (hwm, cpu)
+}
+
+async fn worker(args: &Args) -> Result<(), BoxErr> {
+    let endpoint = args.endpoint.clone().ok_or("--endpoint is required")?;
+    let config = account_deletion_operator::controller::aliyun_directory::client_config(Some(&endpoint), None)?;
+    let limits = Arc::new(RateLimits::new(args.account_qps, args.global_qps));
+    let transport = Transport::new(config)?.with_limits(limits);
+    let mgmt = AliyunClient::from_parts(
+        Arc::new(transport),
+        CredentialProvider::fixed(Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET)),
+    );
+    let t0 = Instant::now();
+    let tasks: Vec<_> = args
+        .accounts
+        .iter()
+        .map(|a| tokio::spawn(purge_account(mgmt.clone(), a.clone(), args.concurrency, t0)))
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await?);
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let (hwm, cpu) = self_usage();
+    println!(
+        "{}",
+        json!({"accounts": results, "wallSeconds": wall, "peakRssKib": hwm, "cpuSeconds": cpu})
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------- orchestrator
+
+fn generate(scn: Scenario, tenth: bool) -> Value {
+    match scn {
+        Scenario::S => json!({
+            "users": 20, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
+            "orphanMfaDevices": 5, "groups": 5, "groupsPerUser": 2, "roles": 20, "policies": 30,
+            "versionsPerPolicy": 3, "policiesPerPrincipal": 2, "samlProviders": 2, "oidcProviders": 2
+        }),
+        Scenario::M | Scenario::Fleet => json!({
+            "users": 200, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
+            "orphanMfaDevices": 50, "groups": 20, "groupsPerUser": 2, "roles": 200, "policies": 300,
+            "versionsPerPolicy": 3, "policiesPerPrincipal": 2, "samlProviders": 10, "oidcProviders": 10
+        }),
+        Scenario::L if tenth => json!({
+            "users": 100, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
+            "groups": 5, "groupsPerUser": 2, "roles": 100, "serviceLinkedRoles": 1, "policies": 150,
+            "versionsPerPolicy": 5, "policiesPerPrincipal": 2, "samlProviders": 5, "oidcProviders": 5
+        }),
+        Scenario::L => json!({
+            "users": 1000, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
+            "groups": 50, "groupsPerUser": 2, "roles": 990, "serviceLinkedRoles": 10, "policies": 1500,
+            "versionsPerPolicy": 5, "policiesPerPrincipal": 2, "samlProviders": 50, "oidcProviders": 50
+        }),
+    }
+}
+
+fn account_id(i: usize) -> String {
+    format!("{}", 2_000_000_000_000_001u64 + i as u64)
+}
+
+/// The seed (JSON is YAML) with `n` members of the scenario's shape.
+fn seed(scn: Scenario, n: usize, tenth: bool) -> Value {
+    let accounts: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "accountId": account_id(i),
+                "displayName": format!("bench-{i}"),
+                "ram": {"generate": generate(scn, tenth)},
+            })
+        })
+        .collect();
+    json!({
+        "resourceDirectory": {
+            "id": "rd-bench01", "rootFolderId": "r-bench1",
+            "managementAccountId": MGMT_ACCOUNT, "managementAccountName": "mgmt@example.com"
+        },
+        "accessKeys": [{
+            "accessKeyId": MGMT_KEY_ID, "accessKeySecret": MGMT_KEY_SECRET,
+            "accountId": MGMT_ACCOUNT, "allow": ["*"]
+        }],
+        "accounts": accounts,
+    })
+}
+
+struct Emulator {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    async fn start(seed_path: &Path) -> Result<Emulator, BoxErr> {
+        let exe = std::env::current_exe()?;
+        let emu = exe.with_file_name("aliyun-emulator");
+        let mut cmd = if emu.exists() {
+            let mut c = Command::new(emu);
+            c.args(["--listen", "127.0.0.1:0", "--seed"]).arg(seed_path);
+            c
+        } else {
+            let mut c = Command::new(exe);
+            c.arg("--serve-emulator").arg(seed_path);
+            c
+        };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+        let out = child.stdout.take().ok_or("no emulator stdout")?;
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("emulator said {line:?}"))?
+            .to_string();
+        Ok(Emulator {
+            child,
+            url,
+            http: reqwest::Client::builder().no_proxy().build()?,
+        })
+    }
+
+    async fn put(&self, path: &str, body: Value) -> Result<(), BoxErr> {
+        let r = self
+            .http
+            .put(format!("{}/__emulator/{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(format!("PUT {path}: {} {}", r.status(), r.text().await?).into());
+        }
+        Ok(())
+    }
+
+    async fn calls(&self) -> Result<Value, BoxErr> {
+        let r = self.http.get(format!("{}/__emulator/calls", self.url)).send().await?;
+        Ok(serde_json::from_str(&r.text().await?)?)
+    }
+
+    async fn reset_calls(&self) -> Result<(), BoxErr> {
+        self.http
+            .delete(format!("{}/__emulator/calls", self.url))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Row {
+    name: String,
+    objects: u64,
+    total: u64,
+    mutating: u64,
+    discovery: u64,
+    wall: f64,
+    bound: f64,
+    bound_note: String,
+    throttled_pct: f64,
+    rss_mib: f64,
+    cpu: f64,
+    failures: u64,
+    extra: String,
+}
+
+fn u(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Result<(Row, Value), BoxErr> {
+    let n = if scn == Scenario::Fleet { args.fleet_accounts } else { 1 };
+    let seed_path = dir.join(format!("seed-{scn:?}-{regime:?}.yaml"));
+    std::fs::write(&seed_path, seed(scn, n, false).to_string())?;
+    let emu = Emulator::start(&seed_path).await?;
+    match regime {
+        Regime::Latency => emu.put("faults", json!({"latencyMs": args.latency_ms})).await?,
+        Regime::Rate => emu.put("limits", json!({"qpsPerAccount": args.rate})).await?,
+    }
+    emu.reset_calls().await?;
+    let (account_qps, global_qps) = match (scn, regime) {
+        (Scenario::Fleet, Regime::Rate) => (f64::from(args.rate), args.fleet_global_qps),
+        (Scenario::Fleet, Regime::Latency) => (0.0, args.fleet_global_qps),
+        (_, Regime::Rate) => (f64::from(args.rate), 0.0),
+        (_, Regime::Latency) => (0.0, 0.0),
+    };
+    let accounts: Vec<String> = (0..n).map(account_id).collect();
+    let t0 = Instant::now();
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--worker")
+        .args(["--endpoint", &emu.url])
+        .args(["--accounts", &accounts.join(",")])
+        .args(["--concurrency", &args.concurrency.to_string()])
+        .args(["--account-qps", &account_qps.to_string()])
+        .args(["--global-qps", &global_qps.to_string()])
+        .stderr(Stdio::inherit())
+        .output()?;
+    let outer_wall = t0.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("worker failed ({})", out.status).into());
+    }
+    let w: Value = serde_json::from_slice(&out.stdout)?;
+    let calls = emu.calls().await?;
+    let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
+    let total = u(&calls, "total");
+    let mutating = u(&totals, "mutating");
+    let discovery = u(&totals, "read");
+    let throttled: u64 = calls
+        .get("byCode")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("Throttling"))
+                .map(|(_, v)| v.as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    let accs = w.get("accounts").and_then(Value::as_array).cloned().unwrap_or_default();
+    let objects: u64 = accs.iter().map(|a| u(a, "deleted")).sum();
+    let failures: u64 = accs.iter().map(|a| u(a, "failureCount")).sum();
+    let depth = accs.iter().map(|a| u(a, "depth")).max().unwrap_or(0);
+    let not_empty = accs
+        .iter()
+        .filter(|a| !a.get("empty").and_then(Value::as_bool).unwrap_or(false))
+        .count();
+    for a in accs.iter().filter(|a| u(a, "failureCount") > 0 || a.get("error").is_some()).take(3) {
+        eprintln!("  {scn:?}/{regime:?} account problems: {a}");
+    }
+    let wall = w.get("wallSeconds").and_then(Value::as_f64).unwrap_or(outer_wall);
+    let (bound, bound_note) = match (scn, regime) {
+        (Scenario::Fleet, _) if global_qps > 0.0 => (
+            total as f64 / global_qps,
+            format!("all calls/global {global_qps:.0}/s"),
+        ),
+        (_, Regime::Rate) => (
+            mutating as f64 / f64::from(args.rate) / n as f64,
+            format!("mutating/{}/s", args.rate),
+        ),
+        (_, Regime::Latency) => (
+            depth as f64 * args.latency_ms as f64 / 1000.0,
+            format!("depth {depth}x{}ms", args.latency_ms),
+        ),
+    };
+    let finishes: Vec<f64> = accs
+        .iter()
+        .filter_map(|a| a.get("finishedSeconds").and_then(Value::as_f64))
+        .collect();
+    let mut extra = String::new();
+    if not_empty > 0 {
+        extra.push_str(&format!("{not_empty} account(s) NOT empty; "));
+    }
+    if scn == Scenario::Fleet && !finishes.is_empty() {
+        let first = finishes.iter().copied().fold(f64::INFINITY, f64::min);
+        let last = finishes.iter().copied().fold(0.0, f64::max);
+        extra.push_str(&format!(
+            "{n} accounts; first done {first:.1}s, last {last:.1}s, spread {:.1}s; ",
+            last - first
+        ));
+    }
+    let row = Row {
+        name: format!("{scn:?}/{regime:?}"),
+        objects,
+        total,
+        mutating,
+        discovery,
+        wall,
+        bound,
+        bound_note,
+        throttled_pct: if total > 0 { 100.0 * throttled as f64 / total as f64 } else { 0.0 },
+        rss_mib: u(&w, "peakRssKib") as f64 / 1024.0,
+        cpu: w.get("cpuSeconds").and_then(Value::as_f64).unwrap_or(0.0),
+        failures,
+        extra,
+    };
+    Ok((row, calls))
+}
+
+/// The official-SDK sequential script on the same seed shape; its wall time (scaled when run on
+/// L/10) and what it did.
+async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String), BoxErr> {
+    let tenth = scn == Scenario::L && !args.baseline_full;
+    let seed_path = dir.join(format!("seed-baseline-{scn:?}.yaml"));
+    std::fs::write(&seed_path, seed(scn, 1, tenth).to_string())?;
+    let emu = Emulator::start(&seed_path).await?;
+    emu.put("faults", json!({"latencyMs": args.latency_ms})).await?;
+    emu.reset_calls().await?;
+    let python = match &args.python {
+        Some(p) => p.clone(),
+        None => {
+            let home = std::env::var("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/account-deletion-operator/venv/bin/python")
+        }
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_baseline.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--endpoint", &emu.url])
+        .args(["--account", &account_id(0)])
+        .args(["--key-id", MGMT_KEY_ID])
+        .env("BENCH_KEY_SECRET", MGMT_KEY_SECRET)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e} (set --python or BENCH_PYTHON)", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("baseline script failed ({})", out.status).into());
+    }
+    let r: Value = serde_json::from_slice(&out.stdout)?;
+    let calls = emu.calls().await?;
+    let secs = r.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
+    let objects = u(&r, "objects");
+    let note = format!(
+        "{objects} objects, {} calls, {secs:.1}s{}",
+        u(&calls, "total"),
+        if tenth { " on L/10 (same shape), x10" } else { "" }
+    );
+    Ok((if tenth { secs * 10.0 } else { secs }, note))
+}
+
+/// Requests/s the emulator answers on loopback with faults off: `conc` tasks calling ListUsers.
+async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
+    let seed_path = dir.join("seed-throughput.yaml");
+    std::fs::write(&seed_path, seed(Scenario::S, 1, false).to_string())?;
+    let emu = Emulator::start(&seed_path).await?;
+    let config = account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
+    let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
+    let member = mgmt
+        .member(&account_id(0), DEFAULT_ACCESS_ROLE, "bench-throughput")
+        .await?;
+    emu.reset_calls().await?;
+    let conc = 64;
+    let dur = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..conc)
+        .map(|_| {
+            let m = member.clone();
+            tokio::spawn(async move {
+                let mut ok = 0u64;
+                while t0.elapsed() < dur {
+                    let params = vec![("MaxItems".to_string(), "10".to_string())];
+                    if m.call::<Value>(Product::Ram, "ListUsers", &params).await.is_ok() {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok((ok as f64 / secs, conc))
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
+        "ROW", "OBJECTS", "CALLS", "MUTATE", "DISCOV", "C/OBJ", "WALL s", "BOUND s", "BOUND IS", "W/B", "THR %", "RSS MiB", "CPU s", "FAIL"
+    );
+    for r in rows {
+        let per = if r.objects > 0 { r.total as f64 / r.objects as f64 } else { 0.0 };
+        let wb = if r.bound > 0.0 { r.wall / r.bound } else { 0.0 };
+        println!(
+            "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
+            r.name, r.objects, r.total, r.mutating, r.discovery, per, r.wall, r.bound, r.bound_note, wb,
+            r.throttled_pct, r.rss_mib, r.cpu, r.failures
+        );
+        if !r.extra.is_empty() {
+            println!("{:<14} {}", "", r.extra.trim_end_matches("; "));
+        }
+    }
+}
+
+async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
+    let scenarios: Vec<Scenario> = match args.scenario {
+        Some(s) => vec![s],
+        None => vec![Scenario::S, Scenario::M, Scenario::L, Scenario::Fleet],
+    };
+    let regimes: Vec<Regime> = match args.regime {
+        Some(r) => vec![r],
+        None => vec![Regime::Latency, Regime::Rate],
+    };
+    let dir = std::env::temp_dir().join(format!("ado-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "bench: latency {} ms, per-account limit {}/s, operator concurrency {} per account, fleet {} x M under a global {}/s",
+        args.latency_ms, args.rate, args.concurrency, args.fleet_accounts, args.fleet_global_qps
+    );
+    match emulator_throughput(&dir).await {
+        Ok((rps, conc)) => println!("emulator throughput (loopback, faults off, {conc} concurrent ListUsers, 5 s): {rps:.0} requests/s"),
+        Err(e) => println!("emulator throughput: failed: {e}"),
+    }
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for &scn in &scenarios {
+        for &regime in &regimes {
+            // The fleet row is about the shared global budget: by default it runs in the rate
+            // regime only (ask for `--scenario fleet --regime latency` explicitly).
+            if scn == Scenario::Fleet && regime == Regime::Latency && args.regime.is_none() {
+                continue;
+            }
+            eprintln!("bench: running {scn:?}/{regime:?} ...");
+            let _ = std::io::stderr().flush();
+            match run_row(args, scn, regime, &dir).await {
+                Ok((row, _)) => {
+                    if regime == Regime::Latency && scn != Scenario::Fleet && !args.no_baseline {
+                        eprintln!("bench: running the SDK baseline for {scn:?} ...");
+                        match baseline(args, scn, &dir).await {
+                            Ok((secs, note)) => ratios.push(format!(
+                                "{scn:?}: sequential SDK script {secs:.1}s ({note}) vs operator {:.2}s: {:.1}x faster",
+                                row.wall,
+                                secs / row.wall.max(1e-9)
+                            )),
+                            Err(e) => ratios.push(format!("{scn:?}: baseline failed: {e}")),
+                        }
+                    }
+                    rows.push(row);
+                }
+                Err(e) => eprintln!("bench: {scn:?}/{regime:?} failed: {e}"),
+            }
+        }
+    }
+    print_table(&rows);
+    if !ratios.is_empty() {
+        println!("\nBaseline (official Python SDK, sequential, latency regime):");
+        for r in &ratios {
+            println!("  {r}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

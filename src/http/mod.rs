@@ -150,3 +150,17 @@ pub async fn serve(
     });
     Ok((bound, handle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::openmetrics_to_text;
+
+    #[test]
+    fn counters_get_their_total_name_and_openmetrics_markers_go() {
+        let om = "# HELP ado_reconciles Reconcile passes.\n# TYPE ado_reconciles counter\nado_reconciles_total{result=\"ok\"} 3\n# HELP ado_leader Leader.\n# TYPE ado_leader gauge\nado_leader 1\n# UNIT ado_x seconds\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(om),
+            "# HELP ado_reconciles_total Reconcile passes.\n# TYPE ado_reconciles_total counter\nado_reconciles_total{result=\"ok\"} 3\n# HELP ado_leader Leader.\n# TYPE ado_leader gauge\nado_leader 1\n"
+        );
+    }
+}

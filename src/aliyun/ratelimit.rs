@@ -186,7 +186,10 @@ mod tests {
         // the later waits shorter, never longer.
         for w in waits.windows(2) {
             let d = w[1].saturating_sub(w[0]);
-            assert!(d <= Duration::from_millis(100) && d >= Duration::from_millis(50), "{waits:?}");
+            assert!(
+                d <= Duration::from_millis(100) && d >= Duration::from_millis(50),
+                "{waits:?}"
+            );
         }
     }
 

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// `account-deletion-operator`.
 #[derive(Debug, Parser)]
-#[command(name = "account-deletion-operator", version, about = "Empties and deletes Alibaba Cloud Resource Directory member accounts from AccountDeletion objects")]
+#[command(
+    name = "account-deletion-operator",
+    version,
+    about = "Empties and deletes Alibaba Cloud Resource Directory member accounts from AccountDeletion objects"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -297,7 +297,7 @@ fn assert_hardened_deployment(r: &Rendered, what: &str) {
     );
 }
 
-/// Every RBAC rule of the release: no wildcards, no delete, Secrets read by name only.
+/// Every RBAC rule of the release: no wildcards, no delete, Secrets only read (get, list, watch).
 fn assert_least_privilege(r: &Rendered, what: &str) {
     for kind in ["Role", "ClusterRole"] {
         for role in r.of_kind(kind) {
@@ -325,7 +325,7 @@ fn assert_least_privilege(r: &Rendered, what: &str) {
                     "{what}: dangerous verb in {rule}"
                 );
                 if resources.contains(&"secrets") {
-                    assert_eq!(verbs, ["get"], "{what}: secrets are read by name only");
+                    assert_eq!(verbs, ["get", "list", "watch"], "{what}: secrets are only read");
                 }
                 if resources.contains(&"leases") {
                     assert_eq!(kind, "Role", "{what}: leases only in a namespaced Role");
@@ -995,8 +995,13 @@ async fn install_into_real_cluster_and_service_account_has_exactly_the_granted_r
     );
     assert_eq!(
         status_code(secrets_a.list(&ListParams::default()).await),
+        200,
+        "list Secrets in team-a (the rotation watch)"
+    );
+    assert_eq!(
+        status_code(secrets_b.list(&ListParams::default()).await),
         403,
-        "list Secrets in team-a"
+        "list Secrets in team-b"
     );
     let ads_a: Api<DynamicObject> = Api::namespaced_with(sa.clone(), "team-a", &accountdeletions());
     let ads_b: Api<DynamicObject> = Api::namespaced_with(sa.clone(), "team-b", &accountdeletions());

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -151,7 +152,36 @@ pub async fn run<C: Connector>(
         "controller started"
     );
     let runs = apis.into_iter().map(|api| {
-        Controller::new(api, wc.clone())
+        // Secrets of the same scope: a created or rotated credentials Secret starts a pass of every
+        // object that names it, without waiting for the scheduled retry.
+        let secrets: Api<Secret> = match api.namespace() {
+            Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+            None => Api::all(ctx.client.clone()),
+        };
+        let controller = Controller::new(api, wc.clone());
+        let store = controller.store();
+        let mapper_ctx = ctx.clone();
+        controller
+            .watches(secrets, watcher::Config::default(), move |secret: Secret| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                let refs: Vec<ObjectRef<AccountDeletion>> = store
+                    .state()
+                    .iter()
+                    .filter(|o| o.namespace() == ns && o.spec.credentials_secret_ref.name == name)
+                    .map(|o| ObjectRef::from_obj(o.as_ref()))
+                    .collect();
+                if let Ok(mut m) = mapper_ctx.scheduled.lock() {
+                    for r in &refs {
+                        m.remove(&format!(
+                            "{}/{}",
+                            r.namespace.as_deref().unwrap_or("default"),
+                            r.name
+                        ));
+                    }
+                }
+                refs
+            })
             .with_config(ControllerConfig::default().concurrency(opts.concurrency.max(1)))
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile::<C>, error_policy::<C>, ctx.clone())

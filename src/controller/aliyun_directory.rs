@@ -149,13 +149,13 @@ impl Directory for AliyunDirectory {
         &self,
         account_id: &str,
         abandonable_check_ids: &[String],
-    ) -> Result<Option<i64>, AliyunError> {
+    ) -> Result<(Option<i64>, Option<String>), AliyunError> {
         let r = self
             .client
             .rm()
             .delete_account(account_id, abandonable_check_ids)
             .await?;
-        Ok(r.deletion_type)
+        Ok((r.deletion_type, Some(r.request_id).filter(|id| !id.is_empty())))
     }
 
     async fn deletion_status(&self, account_id: &str) -> Result<DeletionStatusInfo, AliyunError> {

@@ -75,12 +75,12 @@ pub trait Directory: Send + Sync {
         &self,
         account_id: &str,
     ) -> impl Future<Output = Result<CheckResult, Self::Error>> + Send;
-    /// `DeleteAccount`; returns `DeletionType`.
+    /// `DeleteAccount`; returns `DeletionType` and the RequestId (for the audit record).
     fn delete_account(
         &self,
         account_id: &str,
         abandonable_check_ids: &[String],
-    ) -> impl Future<Output = Result<Option<i64>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<(Option<i64>, Option<String>), Self::Error>> + Send;
     /// `GetAccountDeletionStatus` (`EntityNotExists.CheckAccount` when no deletion was requested).
     fn deletion_status(
         &self,

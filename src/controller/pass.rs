@@ -235,7 +235,10 @@ impl Pass<'_> {
                 self.requeue = Some(after);
                 h
             }
-            _ => self.blocked(Block::new(block_reason, message), action),
+            _ => self.blocked(
+                Block::new(auth_reason(e.code()).unwrap_or(block_reason), message),
+                action,
+            ),
         }
     }
 
@@ -430,6 +433,22 @@ async fn drive<D: Directory, S: StatusSink>(
     }
 
     // 3. Guards before the first mutating call.
+    // Mode Delete on a directory that cannot delete members would empty RAM for nothing: refuse
+    // before touching anything (PurgeRam stays possible).
+    if v.mode == Mode::Delete && rd.member_deletion_status != "Enabled" {
+        return Err(p.blocked(
+            Block::new(
+                "MemberDeletionDisabled",
+                format!(
+                    "member deletion is {} for resource directory {}: nothing was changed. Enable it in the \
+                     Resource Directory console (SetMemberDeletionPermission Status=Enabled), or use \
+                     spec.mode PurgeRam to only empty RAM",
+                    rd.member_deletion_status, rd.id
+                ),
+            ),
+            "DeleteAccount",
+        ));
+    }
     if let Some(nb) = v.not_before
         && p.now < nb
     {
@@ -538,20 +557,7 @@ async fn drive<D: Directory, S: StatusSink>(
         return Ok(p.settled(Phase::RamEmpty, "RamEmpty", msg, Some(p.opts.resync)));
     }
 
-    // 5. Delete the account.
-    if rd.member_deletion_status != "Enabled" {
-        return Err(p.blocked(
-            Block::new(
-                "MemberDeletionDisabled",
-                format!(
-                    "member deletion is {} for resource directory {}; enable it in the Resource Directory console \
-                     (SetMemberDeletionPermission Status=Enabled)",
-                    rd.member_deletion_status, rd.id
-                ),
-            ),
-            "DeleteAccount",
-        ));
-    }
+    // 5. Delete the account (member deletion was checked before the first mutating call).
     // A deletion accepted in an earlier life whose status write was lost: adopt it, never re-issue.
     match dir.deletion_status(id).await {
         Ok(ds) if ds.status != "CheckFailed" && ds.status != "DeleteFailed" => {
@@ -629,13 +635,13 @@ async fn drive<D: Directory, S: StatusSink>(
         .filter(|c| waived.contains(c))
         .collect();
     match dir.delete_account(id, &abandon).await {
-        Ok(deletion_type) => {
+        Ok((deletion_type, request_id)) => {
             p.audit.push(AuditEntry {
                 time: ts(p.now),
                 action: "DeleteAccount".into(),
                 target: id.to_string(),
                 result: "OK".into(),
-                request_id: None,
+                request_id,
             });
             p.st.delete_requested_time = Some(ts(p.now));
             p.st.deletion = Some(DeletionResult {
@@ -794,6 +800,22 @@ fn plan_status(plan: &Plan, n: usize) -> PlanStatus {
             .iter()
             .map(|k| format!("{} {}: {}", k.kind.noun(), k.name, k.reason))
             .collect(),
+    }
+}
+
+/// Credential and permission failures get a reason of their own, whatever call hit them, so an
+/// alert can say "fix the key" rather than "ResourceManager unavailable".
+fn auth_reason(code: &str) -> Option<&'static str> {
+    if code == "SignatureDoesNotMatch"
+        || code == "InvalidAccessKeySecret"
+        || code.starts_with("InvalidAccessKeyId")
+        || code.starts_with("InvalidSecurityToken")
+    {
+        Some("CredentialsRejected")
+    } else if code == "NoPermission" || code.starts_with("Forbidden") {
+        Some("PermissionDenied")
+    } else {
+        None
     }
 }
 

@@ -116,9 +116,13 @@ impl Directory for FakeDir {
             abandonable: self.abandonable.clone(),
         })
     }
-    async fn delete_account(&self, _: &str, abandon: &[String]) -> Result<Option<i64>, FakeError> {
+    async fn delete_account(
+        &self,
+        _: &str,
+        abandon: &[String],
+    ) -> Result<(Option<i64>, Option<String>), FakeError> {
         self.calls(|c| c.delete_account.push(abandon.to_vec()));
-        Ok(Some(self.deletion_type))
+        Ok((Some(self.deletion_type), Some("FAKE-REQUEST-ID".into())))
     }
     async fn deletion_status(&self, _: &str) -> Result<DeletionStatusInfo, FakeError> {
         let (n, reads) = self.calls(|c| {

@@ -501,14 +501,19 @@ mod tests {
         assert_eq!(assumed.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
-    /// Against a running emulator: `ADO_TEST_EMULATOR=http://127.0.0.1:18080 cargo test --lib
-    /// aliyun_directory -- --ignored` (seed `tests/conformance/seed.yaml`).
+    /// The whole `Directory` against the real emulator, served in-process from the conformance seed.
     #[tokio::test]
-    #[ignore = "needs a running aliyun-emulator (ADO_TEST_EMULATOR)"]
     async fn against_the_emulator() {
-        let Ok(url) = std::env::var("ADO_TEST_EMULATOR") else {
-            return;
-        };
+        let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/seed.yaml");
+        let opts = <crate::emulator::server::Opts as clap::Parser>::parse_from([
+            "aliyun-emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            seed,
+        ]);
+        let running = crate::emulator::server::start(&opts).await.unwrap();
+        let url = running.url();
         let c = AliyunConnector::new(0.0, 0.0);
         let d = c
             .connect(

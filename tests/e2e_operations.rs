@@ -171,8 +171,20 @@ async fn metrics_pass_promtool_and_match_the_emulator_call_counters() {
     let status = wait_phase(&api, "Deleted", 120).await;
     assert_eq!(status["deletion"]["status"], "Success", "{status:#}");
 
-    let (code, text) = http_get(&format!("{metrics}/metrics")).await;
-    assert_eq!(code, 200);
+    // The phase gauge is updated right after the status write: wait for it to say Deleted.
+    let text = wait_for(
+        "ado_accounts{phase=\"Deleted\"} 1",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let url = format!("{metrics}/metrics");
+            async move {
+                let (code, text) = http_get(&url).await;
+                (code == 200 && text.contains("ado_accounts{phase=\"Deleted\"} 1")).then_some(text)
+            }
+        },
+    )
+    .await;
     let (ok, msg) = promtool_check(&text);
     assert!(ok, "promtool check metrics failed:\n{msg}\n{text}");
     assert!(msg.trim().is_empty(), "promtool has remarks: {msg}");

@@ -49,7 +49,10 @@ fn config(sig: SignatureVersion, placement: ParamPlacement) -> ClientConfig {
 }
 
 /// Splits a signed request into what the emulator's HTTP front hands to the parser.
-fn wire(req: &SignedRequest) -> (Vec<(String, String)>, Vec<(String, String)>, HeaderMap) {
+/// Decoded parameters, in wire order.
+type Pairs = Vec<(String, String)>;
+
+fn wire(req: &SignedRequest) -> (Pairs, Pairs, HeaderMap) {
     let url = reqwest::Url::parse(&req.url).unwrap();
     let query = form_decode(url.query().unwrap_or(""));
     let mut headers = HeaderMap::new();

@@ -241,7 +241,8 @@ async fn readiness_waits_for_the_crd_and_says_why() {
             let url = format!("{metrics}/readyz");
             async move {
                 let r = http_get(&url).await;
-                (r.0 != 0).then_some(r)
+                // "starting" first; then the reason the CRD check found.
+                (r.0 == 200 || r.1.contains("accountdeletion")).then_some(r)
             }
         },
     )

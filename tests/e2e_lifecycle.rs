@@ -7,12 +7,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use account_deletion_operator::crd::AccountDeletion;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use support::{Emulator, KubeCluster, Operator, wait_for};
@@ -56,19 +55,7 @@ accounts:
 
 async fn prepare(k: &KubeCluster) {
     k.create_namespace(NS).await;
-    let secrets: Api<Secret> = Api::namespaced(k.client(), NS);
-    let s = Secret {
-        metadata: ObjectMeta {
-            name: Some("mgmt".into()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("accessKeyId".to_string(), KEY_ID.to_string()),
-            ("accessKeySecret".to_string(), KEY_SECRET.to_string()),
-        ])),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &s).await.unwrap();
+    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
 }
 
 async fn create_plan(k: &KubeCluster, name: &str, endpoint: &str) -> Api<AccountDeletion> {

@@ -12,8 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use account_deletion_operator::crd::AccountDeletion;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
 use support::{Emulator, KubeCluster, Operator, http_get, wait_for};
@@ -51,19 +50,7 @@ accounts:
 
 async fn prepare(k: &KubeCluster) {
     k.create_namespace(NS).await;
-    let secrets: Api<Secret> = Api::namespaced(k.client(), NS);
-    let s = Secret {
-        metadata: ObjectMeta {
-            name: Some("mgmt".into()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("accessKeyId".to_string(), KEY_ID.to_string()),
-            ("accessKeySecret".to_string(), KEY_SECRET.to_string()),
-        ])),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &s).await.unwrap();
+    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
 }
 
 async fn create_deletion(k: &KubeCluster, endpoint: &str) -> Api<AccountDeletion> {

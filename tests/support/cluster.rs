@@ -349,6 +349,26 @@ impl KubeCluster {
         path
     }
 
+    /// Creates the credentials Secret an `AccountDeletion` names (`accessKeyId`, `accessKeySecret`).
+    pub async fn create_credentials_secret(&self, ns: &str, name: &str, key_id: &str, key_secret: &str) {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client(), ns);
+        let s = k8s_openapi::api::core::v1::Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            string_data: Some(std::collections::BTreeMap::from([
+                ("accessKeyId".to_string(), key_id.to_string()),
+                ("accessKeySecret".to_string(), key_secret.to_string()),
+            ])),
+            ..Default::default()
+        };
+        secrets
+            .create(&kube::api::PostParams::default(), &s)
+            .await
+            .expect("create credentials Secret");
+    }
+
     /// Creates namespace `name` (ok when it exists).
     pub async fn create_namespace(&self, name: &str) {
         let api: Api<Namespace> = Api::all(self.client());

@@ -126,6 +126,25 @@ fn member<'a>(w: &'a mut World, p: &Params) -> Result<&'a mut Account, ApiError>
         .ok_or_else(no_account)
 }
 
+/// `AccountId`, present and 16 digits.
+fn account_id(p: &Params) -> Result<&str, ApiError> {
+    let id = required(p, "AccountId").map_err(|_| {
+        ApiError::new(
+            400,
+            "MissingParameter.AccountId",
+            "The parameter AccountId is required.",
+        )
+    })?;
+    if !is_account_id(id) {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter.AccountId",
+            "The specified AccountId is invalid.",
+        ));
+    }
+    Ok(id)
+}
+
 /// Refuses deletion calls that are not from the management account.
 fn management_only(w: &World, ctx: &CallContext) -> Result<(), ApiError> {
     if ctx.caller.account_id == w.management {
@@ -229,14 +248,7 @@ pub fn dispatch(w: &mut World, ctx: &CallContext, action: &str, p: &Params) -> R
             )
         }
         "GetAccount" => {
-            let id = required(p, "AccountId")?;
-            if !is_account_id(id) {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.AccountId",
-                    "The specified AccountId is invalid.",
-                ));
-            }
+            let id = account_id(p)?;
             let a = w.accounts.get(id).filter(|a| !a.deleted).ok_or_else(no_account)?;
             Ok(json!({ "Account": account_json(w, a) }))
         }
@@ -359,14 +371,7 @@ pub fn dispatch(w: &mut World, ctx: &CallContext, action: &str, p: &Params) -> R
             Ok(json!({ "DeletionType": kind.to_string() }))
         }
         "GetAccountDeletionStatus" => {
-            let id = required(p, "AccountId")?;
-            if !is_account_id(id) {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.AccountId",
-                    "The specified AccountId is invalid.",
-                ));
-            }
+            let id = account_id(p)?;
             let a = w.accounts.get(id).ok_or_else(no_account)?;
             let d = a.deletion.as_ref().ok_or_else(no_check)?;
             let mut st = json!({

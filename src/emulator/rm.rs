@@ -106,20 +106,7 @@ fn account_json(w: &World, a: &Account) -> Value {
 
 /// The member an `AccountId` names, checked for the deletion actions.
 fn member<'a>(w: &'a mut World, p: &Params) -> Result<&'a mut Account, ApiError> {
-    let id = required(p, "AccountId").map_err(|_| {
-        ApiError::new(
-            400,
-            "MissingParameter.AccountId",
-            "The parameter AccountId is required.",
-        )
-    })?;
-    if !is_account_id(id) {
-        return Err(ApiError::new(
-            400,
-            "InvalidParameter.AccountId",
-            "The specified AccountId is invalid.",
-        ));
-    }
+    let id = account_id(p)?;
     w.accounts
         .get_mut(id)
         .filter(|a| !a.deleted)

@@ -128,11 +128,11 @@ impl CredentialProvider {
         }
     }
 
-    /// Drops a cached session so the next call assumes the role again (after the server rejected
-    /// the token). No-op for static credentials.
-    pub async fn invalidate(&self) {
+    /// Drops the cached session that signed with `failed_key_id`, so the next call assumes the role
+    /// again (after the server rejected its token or key). No-op for static credentials.
+    pub async fn invalidate(&self, failed_key_id: &str) {
         if let CredentialProvider::AssumeRole(p) = self {
-            p.invalidate().await;
+            p.invalidate(failed_key_id).await;
         }
     }
 
@@ -157,6 +157,9 @@ impl CredentialProvider {
         }
     }
 }
+
+/// The shortest session every role allows (`DurationSeconds` minimum).
+pub const MIN_SESSION_SECONDS: u32 = 900;
 
 /// Refresh when less than this is left…
 pub const REFRESH_MIN_REMAINING: Duration = Duration::from_secs(300);
@@ -200,7 +203,7 @@ pub struct AssumeRoleProvider {
     base: CredentialProvider,
     role_arn: String,
     session_name: String,
-    duration_seconds: u32,
+    duration_seconds: std::sync::atomic::AtomicU32,
     cache: tokio::sync::RwLock<Option<Session>>,
     refresh_lock: tokio::sync::Mutex<()>,
     refreshes: AtomicU64,
@@ -232,7 +235,7 @@ impl AssumeRoleProvider {
             base,
             role_arn: role_arn.into(),
             session_name: session_name.into(),
-            duration_seconds,
+            duration_seconds: std::sync::atomic::AtomicU32::new(duration_seconds),
             cache: tokio::sync::RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
@@ -271,7 +274,19 @@ impl AssumeRoleProvider {
         if let Some(c) = self.fresh().await {
             return Ok(c);
         }
-        match self.assume().await {
+        let mut assumed = self.assume().await;
+        // A role whose MaxSessionDuration is below the asked duration: fall back to the minimum
+        // every role allows instead of failing forever.
+        if let Err(e) = &assumed
+            && e.code == "InvalidParameter.DurationSeconds"
+            && self.duration_seconds.load(Ordering::Relaxed) > MIN_SESSION_SECONDS
+        {
+            tracing::info!(role = %self.role_arn, "the role allows shorter sessions; assuming it for 900 s");
+            self.duration_seconds
+                .store(MIN_SESSION_SECONDS, Ordering::Relaxed);
+            assumed = self.assume().await;
+        }
+        match assumed {
             Ok(a) => {
                 let session = Session {
                     creds: a.credentials.clone(),
@@ -295,9 +310,13 @@ impl AssumeRoleProvider {
         }
     }
 
-    /// Forgets the cached session.
-    pub async fn invalidate(&self) {
-        *self.cache.write().await = None;
+    /// Forgets the cached session if it is still the one with key `failed_key_id` (concurrent calls
+    /// that failed with the same old session must not throw away a fresh one).
+    pub async fn invalidate(&self, failed_key_id: &str) {
+        let mut g = self.cache.write().await;
+        if g.as_ref().is_some_and(|s| s.creds.access_key_id == failed_key_id) {
+            *g = None;
+        }
     }
 
     /// Boxed so the provider → transport → provider recursion (role chaining) has a finite type.
@@ -307,7 +326,7 @@ impl AssumeRoleProvider {
             &self.base,
             &self.role_arn,
             &self.session_name,
-            self.duration_seconds,
+            self.duration_seconds.load(Ordering::Relaxed),
         ))
     }
 }

@@ -383,8 +383,11 @@ impl Transport {
                 Err(e) => (e.http_status, Some(e)),
             };
             // An expired or rejected STS token: assume the role again, once.
+            // (A temporary key the service no longer knows is the same problem: a new session fixes it.)
             let token_problem = err.is_some_and(|e| {
-                creds.is_assumed_role() && !token_retried && e.code.starts_with("InvalidSecurityToken")
+                creds.is_assumed_role()
+                    && !token_retried
+                    && (e.code.starts_with("InvalidSecurityToken") || e.code == "InvalidAccessKeyId.NotFound")
             });
             let will_retry = attempt < max && err.is_some_and(|e| e.class.is_retryable() || token_problem);
             if let Some(o) = &self.observer {
@@ -407,7 +410,7 @@ impl Transport {
                 Err(e) if will_retry => {
                     let delay = if token_problem {
                         token_retried = true;
-                        creds.invalidate().await;
+                        creds.invalidate(&c.access_key_id).await;
                         Duration::ZERO
                     } else {
                         backoff(&self.config.retry, attempt, e.retry_after())

@@ -148,4 +148,14 @@ pub trait PlanApi: Sync {
         &self,
         task_id: &str,
     ) -> impl Future<Output = Result<SlrStatus, Self::Error>> + Send;
+    /// The last deletion task the service knows for a service-linked role (`GetRole`
+    /// `LatestDeletionTask`), so a task started by a process that crashed before recording it is
+    /// polled instead of started again. `None` when the API cannot tell.
+    fn latest_slr_task(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        let _ = role;
+        async { Ok(None) }
+    }
 }

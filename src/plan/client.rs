@@ -268,6 +268,17 @@ impl PlanApi for AliyunClient {
         Ok(applied(rid))
     }
 
+    async fn latest_slr_task(&self, role: &str) -> Result<Option<String>, AliyunError> {
+        match self.ram().get_role(role).await {
+            Ok(r) => Ok(r
+                .latest_deletion_task
+                .map(|t| t.deletion_task_id)
+                .filter(|id| !id.is_empty())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn slr_deletion_status(&self, task_id: &str) -> Result<SlrStatus, AliyunError> {
         let s = self.rm().get_service_linked_role_deletion_status(task_id).await?;
         let (reason, usages) = match s.reason {

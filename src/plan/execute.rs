@@ -180,7 +180,12 @@ async fn run_slr<A: PlanApi>(
     role: String,
     existing: Option<String>,
 ) -> Finished<A::Error> {
-    // A task from an earlier pass: poll it; start a new one only if it failed or is unknown.
+    // A task from an earlier pass (recorded in status, or only known to the service because the
+    // process that started it died first): poll it; start a new one only if it failed or is unknown.
+    let existing = match existing {
+        Some(t) => Some(t),
+        None => api.latest_slr_task(&role).await.ok().flatten(),
+    };
     if let Some(task_id) = existing {
         match api.slr_deletion_status(&task_id).await {
             Ok(s) if s.status != "FAILED" && s.status != "INTERNAL_ERROR" => {
@@ -288,6 +293,9 @@ enum State {
     Skipped,
 }
 
+/// Consecutive calls failing as unavailable (after the client's retries) that stop a pass.
+pub const UNAVAILABLE_STREAK: u32 = 3;
+
 /// Runs `plan` against `api`. Never fails as a whole: every outcome is in the report.
 pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> ExecutionReport {
     let n = plan.actions.len();
@@ -307,6 +315,9 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
     let mut in_flight = FuturesUnordered::new();
     let mut finished = 0usize;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    // Circuit breaker: when the service keeps failing after the client's own retries (an outage),
+    // stop starting calls so the pass ends, says so in status, and retries with backoff.
+    let mut unavailable_streak = 0u32;
 
     let emit = |index: usize, outcome: Outcome, finished: usize| {
         if let Some(tx) = &opts.progress {
@@ -322,7 +333,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
     };
 
     loop {
-        while in_flight.len() < limit && !cancelled() {
+        while in_flight.len() < limit && !cancelled() && unavailable_streak < UNAVAILABLE_STREAK {
             let Some(i) = ready.pop_front() else { break };
             state[i] = State::Running;
             let action = &plan.actions[i].action;
@@ -350,6 +361,14 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
             Finished::Call { index, result } => {
                 let action = &plan.actions[index].action;
                 report.audit.push(audit_entry(action, &result));
+                if result
+                    .as_ref()
+                    .is_err_and(|e| matches!(e.class_name(), "Transient" | "Throttled"))
+                {
+                    unavailable_streak += 1;
+                } else {
+                    unavailable_streak = 0;
+                }
                 match result {
                     Ok(_) => (index, true),
                     Err(e) if e.is_not_found() && !matches!(action, Action::SetDefaultDomain { .. }) => {

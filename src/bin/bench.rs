@@ -56,7 +56,10 @@ enum Regime {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "bench", about = "Benchmark of the account-deletion-operator against the emulator")]
+#[command(
+    name = "bench",
+    about = "Benchmark of the account-deletion-operator against the emulator"
+)]
 struct Args {
     /// One scenario (default: all).
     #[arg(long, value_enum)]
@@ -82,9 +85,13 @@ struct Args {
     /// Skip the sequential SDK baseline.
     #[arg(long)]
     no_baseline: bool,
-    /// Run the baseline on the full L seed (default: on L/10, same shape, times 10).
+    /// Run the baseline on the full M and L seeds (default: on M/10 and L/10, same shape, times 10:
+    /// the sequential script's time is linear in the number of objects).
     #[arg(long)]
     baseline_full: bool,
+    /// Also print the emulator's calls by action for every row.
+    #[arg(long)]
+    show_calls: bool,
     /// Python interpreter with the Alibaba SDK.
     #[arg(long, env = "BENCH_PYTHON")]
     python: Option<PathBuf>,
@@ -183,7 +190,10 @@ fn plan_depth(plan: &Plan) -> usize {
 async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, t0: Instant) -> Value {
     let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
     let popts = PlanOptions::default();
-    let member = match mgmt.member(&account, DEFAULT_ACCESS_ROLE, "account-deletion-operator").await {
+    let member = match mgmt
+        .member(&account, DEFAULT_ACCESS_ROLE, "account-deletion-operator")
+        .await
+    {
         Ok(m) => m,
         Err(e) => return json!({"account": account, "error": format!("AssumeRole: {e}")}),
     };
@@ -223,7 +233,12 @@ async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, 
         };
         let report = execute(&member, &plan, &opts).await;
         deleted += report.deleted.values().sum::<u64>();
-        failures.extend(report.failures.iter().map(|f| format!("{}: {}", f.action, f.code)));
+        failures.extend(
+            report
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.action, f.code)),
+        );
         // Service-linked role tasks run on Alibaba's side: poll them like the controller does.
         slr = report
             .slr_tasks
@@ -272,7 +287,12 @@ fn self_usage() -> (u64, f64) {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/self/stat")
+    (hwm, proc_cpu_seconds("/proc/self/stat"))
+}
+
+/// User + system CPU seconds from a `/proc/<pid>/stat` file (0 when unreadable).
+fn proc_cpu_seconds(path: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             // Fields after the command name (which may contain spaces) start at ") ".
@@ -283,13 +303,13 @@ fn self_usage() -> (u64, f64) {
             let st: f64 = f.get(12)?.parse().ok()?;
             Some((ut + st) / 100.0)
         })
-        .unwrap_or(0.0);
-    (hwm, cpu)
+        .unwrap_or(0.0)
 }
 
 async fn worker(args: &Args) -> Result<(), BoxErr> {
     let endpoint = args.endpoint.clone().ok_or("--endpoint is required")?;
-    let config = account_deletion_operator::controller::aliyun_directory::client_config(Some(&endpoint), None)?;
+    let config =
+        account_deletion_operator::controller::aliyun_directory::client_config(Some(&endpoint), None)?;
     let limits = Arc::new(RateLimits::new(args.account_qps, args.global_qps));
     let transport = Transport::new(config)?.with_limits(limits);
     let mgmt = AliyunClient::from_parts(
@@ -420,7 +440,11 @@ impl Emulator {
     }
 
     async fn calls(&self) -> Result<Value, BoxErr> {
-        let r = self.http.get(format!("{}/__emulator/calls", self.url)).send().await?;
+        let r = self
+            .http
+            .get(format!("{}/__emulator/calls", self.url))
+            .send()
+            .await?;
         Ok(serde_json::from_str(&r.text().await?)?)
     }
 
@@ -430,6 +454,13 @@ impl Emulator {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+impl Emulator {
+    /// CPU seconds (user + system) the emulator process used so far.
+    fn cpu_seconds(&self) -> f64 {
+        proc_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
     }
 }
 
@@ -461,7 +492,11 @@ fn u(v: &Value, k: &str) -> u64 {
 }
 
 async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Result<(Row, Value), BoxErr> {
-    let n = if scn == Scenario::Fleet { args.fleet_accounts } else { 1 };
+    let n = if scn == Scenario::Fleet {
+        args.fleet_accounts
+    } else {
+        1
+    };
     let seed_path = dir.join(format!("seed-{scn:?}-{regime:?}.yaml"));
     std::fs::write(&seed_path, seed(scn, n, false).to_string())?;
     let emu = Emulator::start(&seed_path).await?;
@@ -493,6 +528,13 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     }
     let w: Value = serde_json::from_slice(&out.stdout)?;
     let calls = emu.calls().await?;
+    let emu_cpu = emu.cpu_seconds();
+    if args.show_calls {
+        eprintln!(
+            "  {scn:?}/{regime:?} calls by action: {}",
+            calls.get("byAction").cloned().unwrap_or(Value::Null)
+        );
+    }
     let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
     let total = u(&calls, "total");
     let mutating = u(&totals, "mutating");
@@ -507,7 +549,11 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
                 .sum()
         })
         .unwrap_or(0);
-    let accs = w.get("accounts").and_then(Value::as_array).cloned().unwrap_or_default();
+    let accs = w
+        .get("accounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let objects: u64 = accs.iter().map(|a| u(a, "deleted")).sum();
     let failures: u64 = accs.iter().map(|a| u(a, "failureCount")).sum();
     let depth = accs.iter().map(|a| u(a, "depth")).max().unwrap_or(0);
@@ -515,15 +561,30 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         .iter()
         .filter(|a| !a.get("empty").and_then(Value::as_bool).unwrap_or(false))
         .count();
-    for a in accs.iter().filter(|a| u(a, "failureCount") > 0 || a.get("error").is_some()).take(3) {
+    for a in accs
+        .iter()
+        .filter(|a| u(a, "failureCount") > 0 || a.get("error").is_some())
+        .take(3)
+    {
         eprintln!("  {scn:?}/{regime:?} account problems: {a}");
     }
     let wall = w.get("wallSeconds").and_then(Value::as_f64).unwrap_or(outer_wall);
     let (bound, bound_note) = match (scn, regime) {
-        (Scenario::Fleet, _) if global_qps > 0.0 => (
-            total as f64 / global_qps,
-            format!("all calls/global {global_qps:.0}/s"),
-        ),
+        // The fleet is bound by the global budget (all calls) or, when that is the looser one, by
+        // each account's own limit (as for one account: its mutating calls over the limit).
+        (Scenario::Fleet, _) if global_qps > 0.0 => {
+            let global = total as f64 / global_qps;
+            let per_account = if regime == Regime::Rate {
+                mutating as f64 / n as f64 / f64::from(args.rate)
+            } else {
+                depth as f64 * args.latency_ms as f64 / 1000.0
+            };
+            if global >= per_account {
+                (global, format!("all calls/{global_qps:.0}/s"))
+            } else {
+                (per_account, format!("mutating/acct/{}/s", args.rate))
+            }
+        }
         (_, Regime::Rate) => (
             mutating as f64 / f64::from(args.rate) / n as f64,
             format!("mutating/{}/s", args.rate),
@@ -538,6 +599,10 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         .filter_map(|a| a.get("finishedSeconds").and_then(Value::as_f64))
         .collect();
     let mut extra = String::new();
+    extra.push_str(&format!(
+        "{:.0} calls/s achieved; emulator CPU {emu_cpu:.1}s; ",
+        total as f64 / wall.max(1e-9)
+    ));
     if not_empty > 0 {
         extra.push_str(&format!("{not_empty} account(s) NOT empty; "));
     }
@@ -558,7 +623,11 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         wall,
         bound,
         bound_note,
-        throttled_pct: if total > 0 { 100.0 * throttled as f64 / total as f64 } else { 0.0 },
+        throttled_pct: if total > 0 {
+            100.0 * throttled as f64 / total as f64
+        } else {
+            0.0
+        },
         rss_mib: u(&w, "peakRssKib") as f64 / 1024.0,
         cpu: w.get("cpuSeconds").and_then(Value::as_f64).unwrap_or(0.0),
         failures,
@@ -570,9 +639,15 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
 /// The official-SDK sequential script on the same seed shape; its wall time (scaled when run on
 /// L/10) and what it did.
 async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String), BoxErr> {
-    let tenth = scn == Scenario::L && !args.baseline_full;
+    let tenth = matches!(scn, Scenario::M | Scenario::L) && !args.baseline_full;
     let seed_path = dir.join(format!("seed-baseline-{scn:?}.yaml"));
-    std::fs::write(&seed_path, seed(scn, 1, tenth).to_string())?;
+    // S is M/10 (same shape); L/10 has its own generator.
+    let shape = if tenth && scn == Scenario::M {
+        Scenario::S
+    } else {
+        scn
+    };
+    std::fs::write(&seed_path, seed(shape, 1, tenth).to_string())?;
     let emu = Emulator::start(&seed_path).await?;
     emu.put("faults", json!({"latencyMs": args.latency_ms})).await?;
     emu.reset_calls().await?;
@@ -603,7 +678,11 @@ async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String
     let note = format!(
         "{objects} objects, {} calls, {secs:.1}s{}",
         u(&calls, "total"),
-        if tenth { " on L/10 (same shape), x10" } else { "" }
+        if tenth {
+            format!(" on {scn:?}/10 (same shape), x10")
+        } else {
+            String::new()
+        }
     );
     Ok((if tenth { secs * 10.0 } else { secs }, note))
 }
@@ -613,7 +692,8 @@ async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
     let seed_path = dir.join("seed-throughput.yaml");
     std::fs::write(&seed_path, seed(Scenario::S, 1, false).to_string())?;
     let emu = Emulator::start(&seed_path).await?;
-    let config = account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
+    let config =
+        account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
     let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
     let member = mgmt
         .member(&account_id(0), DEFAULT_ACCESS_ROLE, "bench-throughput")
@@ -648,16 +728,52 @@ async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
-        "ROW", "OBJECTS", "CALLS", "MUTATE", "DISCOV", "C/OBJ", "WALL s", "BOUND s", "BOUND IS", "W/B", "THR %", "RSS MiB", "CPU s", "FAIL"
+        "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
+        "ROW",
+        "OBJECTS",
+        "CALLS",
+        "MUTATE",
+        "DISCOV",
+        "C/OBJ",
+        "D/OBJ",
+        "WALL s",
+        "BOUND s",
+        "BOUND IS",
+        "W/B",
+        "THR %",
+        "RSS MiB",
+        "CPU s",
+        "FAIL"
     );
     for r in rows {
-        let per = if r.objects > 0 { r.total as f64 / r.objects as f64 } else { 0.0 };
+        let per = if r.objects > 0 {
+            r.total as f64 / r.objects as f64
+        } else {
+            0.0
+        };
+        let dper = if r.objects > 0 {
+            r.discovery as f64 / r.objects as f64
+        } else {
+            0.0
+        };
         let wb = if r.bound > 0.0 { r.wall / r.bound } else { 0.0 };
         println!(
-            "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
-            r.name, r.objects, r.total, r.mutating, r.discovery, per, r.wall, r.bound, r.bound_note, wb,
-            r.throttled_pct, r.rss_mib, r.cpu, r.failures
+            "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
+            r.name,
+            r.objects,
+            r.total,
+            r.mutating,
+            r.discovery,
+            per,
+            dper,
+            r.wall,
+            r.bound,
+            r.bound_note,
+            wb,
+            r.throttled_pct,
+            r.rss_mib,
+            r.cpu,
+            r.failures
         );
         if !r.extra.is_empty() {
             println!("{:<14} {}", "", r.extra.trim_end_matches("; "));
@@ -681,7 +797,9 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
         args.latency_ms, args.rate, args.concurrency, args.fleet_accounts, args.fleet_global_qps
     );
     match emulator_throughput(&dir).await {
-        Ok((rps, conc)) => println!("emulator throughput (loopback, faults off, {conc} concurrent ListUsers, 5 s): {rps:.0} requests/s"),
+        Ok((rps, conc)) => println!(
+            "emulator throughput (loopback, faults off, {conc} concurrent ListUsers, 5 s): {rps:.0} requests/s"
+        ),
         Err(e) => println!("emulator throughput: failed: {e}"),
     }
     let mut rows = Vec::new();

@@ -402,7 +402,15 @@ async fn drive<D: Directory, S: StatusSink>(
         Ok(m) => m,
         Err(e) => return Err(p.call_failed("AssumeRole", &e, "AccessRoleUnavailable")),
     };
-    let inv = match crate::plan::discover(member.as_ref(), &v.plan_options.kinds, id).await {
+    // Discovery fans out as wide as execution does (the rate budget paces both).
+    let inv = match crate::plan::inventory::discover_with(
+        member.as_ref(),
+        &v.plan_options.kinds,
+        id,
+        p.opts.concurrency,
+    )
+    .await
+    {
         Ok(i) => i,
         Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
     };

@@ -163,14 +163,7 @@ fn plan_depth(plan: &Plan) -> usize {
     let n = plan.actions.len();
     let mut depth = vec![0usize; n];
     let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, a) in plan.actions.iter().enumerate() {
-        for &d in &a.deps {
-            if d < n {
-                dependents[d].push(i);
-            }
-        }
-    }
+    let dependents = plan.dependents();
     let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
     for &i in &ready {
         depth[i] = 1;

@@ -385,6 +385,20 @@ impl Plan {
             .collect()
     }
 
+    /// For each action, the actions that wait for it (the reverse of `deps`), for schedulers that
+    /// release work as prerequisites finish.
+    #[must_use]
+    pub fn dependents(&self) -> Vec<Vec<usize>> {
+        let n = self.actions.len();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, a) in self.actions.iter().enumerate() {
+            for &d in a.deps.iter().filter(|&&d| d < n) {
+                dependents[d].push(i);
+            }
+        }
+        dependents
+    }
+
     /// Number of top-level objects the plan removes, per kind (the "remaining" count in status).
     #[must_use]
     pub fn remaining(&self) -> std::collections::BTreeMap<Kind, usize> {

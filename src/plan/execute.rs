@@ -303,14 +303,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
     let mut report = ExecutionReport::default();
     let mut state = vec![State::Waiting; n];
     let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, a) in plan.actions.iter().enumerate() {
-        for &d in &a.deps {
-            if d < n {
-                dependents[d].push(i);
-            }
-        }
-    }
+    let dependents = plan.dependents();
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
     let mut in_flight = FuturesUnordered::new();
     let mut finished = 0usize;

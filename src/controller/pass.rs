@@ -131,6 +131,26 @@ fn ts(t: jiff::Timestamp) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+impl<'a> Pass<'a> {
+    /// A pass over `obj`, starting from its current status.
+    fn new(obj: &'a AccountDeletion, opts: &'a PassOptions, now: jiff::Timestamp) -> Self {
+        let mut st = obj.status.clone().unwrap_or_default();
+        st.observed_generation = obj.metadata.generation;
+        Pass {
+            obj,
+            st,
+            events: Vec::new(),
+            now,
+            opts,
+            requeue: None,
+            result: "ok",
+            reason: None,
+            deleted_now: BTreeMap::new(),
+            audit: Vec::new(),
+        }
+    }
+}
+
 impl Pass<'_> {
     fn cond(&mut self, type_: &str, status: Truth, reason: &str, message: &str) {
         let generation = self.obj.metadata.generation;
@@ -265,20 +285,7 @@ pub async fn run<D: Directory, S: StatusSink>(
     sink: &S,
     now: jiff::Timestamp,
 ) -> PassOutcome {
-    let mut st = obj.status.clone().unwrap_or_default();
-    st.observed_generation = obj.metadata.generation;
-    let mut p = Pass {
-        obj,
-        st,
-        events: Vec::new(),
-        now,
-        opts,
-        requeue: None,
-        result: "ok",
-        reason: None,
-        deleted_now: BTreeMap::new(),
-        audit: Vec::new(),
-    };
+    let mut p = Pass::new(obj, opts, now);
     let _ = drive(&mut p, dir, v, sink).await;
     p.finish()
 }
@@ -1240,20 +1247,7 @@ pub fn blocked_outcome(
     opts: &PassOptions,
     now: jiff::Timestamp,
 ) -> PassOutcome {
-    let mut st = obj.status.clone().unwrap_or_default();
-    st.observed_generation = obj.metadata.generation;
-    let mut p = Pass {
-        obj,
-        st,
-        events: Vec::new(),
-        now,
-        opts,
-        requeue: None,
-        result: "ok",
-        reason: None,
-        deleted_now: BTreeMap::new(),
-        audit: Vec::new(),
-    };
+    let mut p = Pass::new(obj, opts, now);
     if p.st.phase == Some(Phase::Deleted) {
         let _ = p.settled(
             Phase::Deleted,

@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::action::{Action, Kept, Plan, PlannedAction};
 use super::hash::plan_hash;
-use super::model::{Inventory, Kind, PolicyType, PrincipalKind};
+use super::model::{Inventory, Kind, PolicyRef, PolicyType, PrincipalKind};
 use super::retain::{DEFAULT_ACCESS_ROLE, Retain, RetainError, RetainSpec};
 
 /// What to plan for: the kinds to empty and what to retain.
@@ -63,6 +63,22 @@ impl Graph {
     fn add(&mut self, action: Action, deps: Vec<usize>) -> usize {
         self.nodes.push((action, deps));
         self.nodes.len() - 1
+    }
+
+    /// Adds a detach with no prerequisites; a custom policy remembers it (its deletion waits for
+    /// every detach), and the principal's deletion waits for it through `deps`.
+    fn add_detach<'p>(
+        &mut self,
+        action: Action,
+        policy: &'p PolicyRef,
+        detaches_of: &mut HashMap<&'p str, Vec<usize>>,
+        deps: &mut Vec<usize>,
+    ) {
+        let i = self.add(action, vec![]);
+        if policy.policy_type == PolicyType::Custom {
+            detaches_of.entry(&policy.name).or_default().push(i);
+        }
+        deps.push(i);
     }
 }
 
@@ -269,18 +285,12 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
             deps.push(i);
         }
         for p in &u.policies {
-            let i = g.add(
-                Action::DetachPolicyFromUser {
-                    user: u.name.clone(),
-                    policy: p.name.clone(),
-                    policy_type: p.policy_type,
-                },
-                vec![],
-            );
-            if p.policy_type == PolicyType::Custom {
-                detaches_of.entry(&p.name).or_default().push(i);
-            }
-            deps.push(i);
+            let action = Action::DetachPolicyFromUser {
+                user: u.name.clone(),
+                policy: p.name.clone(),
+                policy_type: p.policy_type,
+            };
+            g.add_detach(action, p, &mut detaches_of, &mut deps);
         }
         g.add(Action::DeleteUser { user: u.name.clone() }, deps);
     }
@@ -292,18 +302,12 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
             .filter_map(|m| removal_of.get(&(grp.name.as_str(), m.as_str())).copied())
             .collect();
         for p in &grp.policies {
-            let i = g.add(
-                Action::DetachPolicyFromGroup {
-                    group: grp.name.clone(),
-                    policy: p.name.clone(),
-                    policy_type: p.policy_type,
-                },
-                vec![],
-            );
-            if p.policy_type == PolicyType::Custom {
-                detaches_of.entry(&p.name).or_default().push(i);
-            }
-            deps.push(i);
+            let action = Action::DetachPolicyFromGroup {
+                group: grp.name.clone(),
+                policy: p.name.clone(),
+                policy_type: p.policy_type,
+            };
+            g.add_detach(action, p, &mut detaches_of, &mut deps);
         }
         g.add(
             Action::DeleteGroup {
@@ -316,18 +320,12 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
     for r in inv.roles.iter().filter(|x| roles_del.contains(x.name.as_str())) {
         let mut deps = Vec::new();
         for p in &r.policies {
-            let i = g.add(
-                Action::DetachPolicyFromRole {
-                    role: r.name.clone(),
-                    policy: p.name.clone(),
-                    policy_type: p.policy_type,
-                },
-                vec![],
-            );
-            if p.policy_type == PolicyType::Custom {
-                detaches_of.entry(&p.name).or_default().push(i);
-            }
-            deps.push(i);
+            let action = Action::DetachPolicyFromRole {
+                role: r.name.clone(),
+                policy: p.name.clone(),
+                policy_type: p.policy_type,
+            };
+            g.add_detach(action, p, &mut detaches_of, &mut deps);
         }
         g.add(Action::DeleteRole { role: r.name.clone() }, deps);
     }

@@ -30,7 +30,7 @@ fn rich() -> Inventory {
                 "LTAI5tAlice0000000000001".into(),
                 "LTAI5tAlice0000000000002".into(),
             ],
-            login_profile: true,
+            login_profile: Some(true),
             mfa_serial: Some(format!("acs:ram::{ACCT}:mfa/alice-mfa")),
             policies: vec![
                 pol("ReadOnlyAccess", PolicyType::System),
@@ -41,7 +41,7 @@ fn rich() -> Inventory {
         User {
             name: "breakglass".into(),
             access_keys: vec!["LTAI5tBreak000000000001".into()],
-            login_profile: true,
+            login_profile: Some(true),
             policies: vec![pol("bg-policy", PolicyType::Custom)],
             ..User::default()
         },

@@ -7,8 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use account_deletion_operator::plan::execute::{ExecOptions, Outcome, run};
+use account_deletion_operator::plan::fake::FakeUser;
 use account_deletion_operator::plan::fake::{FakeAccount, FakeState};
-use account_deletion_operator::plan::{Kind, Plan, PlanOptions, RetainSpec, build, discover};
+use account_deletion_operator::plan::inventory::{Attachments, discover_with};
+use account_deletion_operator::plan::{
+    Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover,
+};
 
 const ACCT: &str = "1234567890123456";
 
@@ -128,7 +132,9 @@ async fn plan_only_makes_no_mutating_call() {
 async fn discovery_lists_frozen_users_recycle_bin_and_mfa_bindings() {
     let fake = FakeAccount::new(FakeState::rich(ACCT));
     let kinds = Kind::ALL.into_iter().collect();
-    let inv = discover(&fake, &kinds, ACCT).await.unwrap();
+    let inv = discover_with(&fake, &kinds, ACCT, 8, Attachments::ByPrincipal)
+        .await
+        .unwrap();
     let fred = inv.users.iter().find(|u| u.name == "frozen-fred").unwrap();
     assert!(fred.frozen);
     let alice = inv.users.iter().find(|u| u.name == "alice").unwrap();
@@ -136,12 +142,13 @@ async fn discovery_lists_frozen_users_recycle_bin_and_mfa_bindings() {
         alice.mfa_serial.as_deref(),
         Some(&*format!("acs:ram::{ACCT}:mfa/alice-mfa"))
     );
-    assert!(alice.login_profile);
+    // Login profiles are not looked up: the plan deletes them, "not found" counts as done.
+    assert_eq!(alice.login_profile, None);
     assert_eq!(inv.recycle_bin.len(), 1);
     assert_eq!(inv.recycle_bin[0].access_keys, vec!["LTAI5tBob00000000000001"]);
     assert_eq!(inv.service_linked_roles.len(), 2);
     assert_eq!(inv.roles.len(), 2, "normal roles exclude service-linked ones");
-    // All principal kinds discovered: no ListEntitiesForPolicy needed.
+    // Attachments read per principal and all principal kinds discovered: no ListEntitiesForPolicy.
     assert!(inv.custom_policies.iter().all(|p| p.attached_to.is_none()));
     let c = inv.counts();
     assert_eq!(c[&Kind::Users], 3);
@@ -175,8 +182,9 @@ async fn failed_prerequisite_skips_its_dependents_and_is_reported() {
     assert_eq!(f.code, "Throttling.User");
     assert_eq!(f.class, "Throttled");
     assert!(f.request_id.as_deref().unwrap_or("").starts_with("FAKE-"));
-    // DeleteUser alice and DeleteVirtualMFADevice alice-mfa were not attempted.
-    assert_eq!(report.actions_skipped, 2);
+    // DeleteUser alice (and so its recycle-bin purge) and DeleteVirtualMFADevice alice-mfa were
+    // not attempted.
+    assert_eq!(report.actions_skipped, 3);
     assert!(
         !report
             .audit
@@ -351,4 +359,99 @@ async fn independent_actions_run_concurrently_within_the_bound() {
         let max = fake.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(max, limit, "concurrency {limit}: max in flight {max}");
     }
+}
+
+/// Many users holding the same two policies: reading attachments per policy is cheaper.
+fn shared_policies(users: usize) -> FakeState {
+    let mut s = FakeState::rich(ACCT);
+    s.slr_in_use.clear();
+    let held = [
+        PolicyRef {
+            name: "AliyunOSSReadOnlyAccess".into(),
+            policy_type: PolicyType::System,
+        },
+        PolicyRef {
+            name: "app-policy".into(),
+            policy_type: PolicyType::Custom,
+        },
+    ];
+    for i in 0..users {
+        s.users.insert(
+            format!("user-{i:03}"),
+            FakeUser {
+                id: format!("2{i:015}"),
+                keys: [format!("LTAI5tShared{i:011}")].into(),
+                policies: held.iter().cloned().collect(),
+                ..FakeUser::default()
+            },
+        );
+    }
+    s
+}
+
+#[tokio::test]
+async fn attachments_per_policy_when_cheaper_and_the_plan_is_the_same() {
+    let kinds = Kind::ALL.into_iter().collect();
+    let by_principal = FakeAccount::new(shared_policies(40));
+    let inv_p = discover_with(&by_principal, &kinds, ACCT, 8, Attachments::ByPrincipal)
+        .await
+        .unwrap();
+    let auto = FakeAccount::new(shared_policies(40));
+    let inv_a = discover_with(&auto, &kinds, ACCT, 8, Attachments::Auto)
+        .await
+        .unwrap();
+    let reads_p = by_principal.state.lock().unwrap().reads;
+    let reads_a = auto.state.lock().unwrap().reads;
+    // 40 users: per principal that is 40 ListPoliciesForUser; per policy a handful of calls.
+    assert!(
+        reads_a + 30 < reads_p,
+        "auto {reads_a} reads, per principal {reads_p}"
+    );
+    let o = opts();
+    let (plan_p, plan_a) = (build(&inv_p, &o).unwrap(), build(&inv_a, &o).unwrap());
+    assert_eq!(
+        plan_a.hash, plan_p.hash,
+        "both ways of reading attachments plan the same calls"
+    );
+    assert!(
+        plan_a
+            .actions
+            .iter()
+            .any(|a| a.action.api_action() == "DetachPolicyFromUser"
+                && a.action.target().contains("AliyunOSSReadOnlyAccess")),
+        "system policy attachments found per policy too"
+    );
+
+    // And it empties the account.
+    let report = run(&auto, &plan_a, &ExecOptions::default()).await;
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    let left = build(&discover(&auto, &kinds, ACCT).await.unwrap(), &o).unwrap();
+    assert!(left.is_empty(), "{:#?}", left.actions);
+}
+
+#[tokio::test]
+async fn users_without_login_profile_are_deleted_without_asking() {
+    let fake = FakeAccount::new(FakeState::rich(ACCT));
+    let o = opts();
+    let plan = plan_for(&fake, &o).await;
+    let without: Vec<String> = {
+        let s = fake.state.lock().unwrap();
+        s.users
+            .iter()
+            .filter(|(_, u)| !u.login)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    assert!(
+        !without.is_empty(),
+        "the rich fake has a user without a login profile"
+    );
+    let report = run(&fake, &plan, &ExecOptions::default()).await;
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    let s = fake.state.lock().unwrap();
+    for u in &without {
+        assert!(!s.users.contains_key(u), "{u} deleted");
+    }
+    // Deleted users are purged from the recycle bin in the same pass (and bob, already there).
+    assert!(s.bin.is_empty(), "recycle bin left: {:?}", s.bin);
 }

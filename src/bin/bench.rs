@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use account_deletion_operator::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
@@ -82,6 +83,11 @@ struct Args {
     /// Global budget of the fleet row, requests/s (the operator's --global-qps).
     #[arg(long, default_value_t = 2000.0)]
     fleet_global_qps: f64,
+    /// Accounts worked on at once in the fleet row (the operator's --concurrency). Default: as
+    /// many as the global budget can feed at the per-account limit (2000/50 = 40); more in
+    /// flight only hold more plans in memory while they wait for budget.
+    #[arg(long)]
+    fleet_in_flight: Option<usize>,
     /// Skip the sequential SDK baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -110,6 +116,9 @@ struct Args {
     /// Internal (worker): client-side global budget (0 = none).
     #[arg(long, hide = true, default_value_t = 0.0)]
     global_qps: f64,
+    /// Internal (worker): accounts worked on at once (0 = all).
+    #[arg(long, hide = true, default_value_t = 0)]
+    in_flight: usize,
     /// Internal: serve the emulator in this process (when target/release/aliyun-emulator is absent).
     #[arg(long, hide = true)]
     serve_emulator: Option<PathBuf>,
@@ -213,6 +222,7 @@ async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, 
                 break;
             }
         };
+        drop(inv);
         if plan.is_empty() {
             empty = true;
             break;
@@ -310,15 +320,18 @@ async fn worker(args: &Args) -> Result<(), BoxErr> {
         CredentialProvider::fixed(Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET)),
     );
     let t0 = Instant::now();
-    let tasks: Vec<_> = args
-        .accounts
-        .iter()
-        .map(|a| tokio::spawn(purge_account(mgmt.clone(), a.clone(), args.concurrency, t0)))
-        .collect();
-    let mut results = Vec::new();
-    for t in tasks {
-        results.push(t.await?);
-    }
+    // Like the controller's work queue: at most `in_flight` accounts at once, the next one starts
+    // when one finishes (a task is spawned only when the stream polls it).
+    let in_flight = if args.in_flight == 0 {
+        args.accounts.len().max(1)
+    } else {
+        args.in_flight
+    };
+    let results: Vec<Value> = futures::stream::iter(args.accounts.iter().cloned())
+        .map(|a| tokio::spawn(purge_account(mgmt.clone(), a, args.concurrency, t0)))
+        .buffer_unordered(in_flight)
+        .try_collect()
+        .await?;
     let wall = t0.elapsed().as_secs_f64();
     let (hwm, cpu) = self_usage();
     println!(
@@ -441,6 +454,34 @@ impl Emulator {
         Ok(serde_json::from_str(&r.text().await?)?)
     }
 
+    /// Objects in these accounts as the emulator's dump counts them (see `Row::all_objects`).
+    async fn object_counts(&self, accounts: &[String]) -> Result<u64, BoxErr> {
+        let mut sum = 0u64;
+        for a in accounts {
+            let url = format!("{}/__emulator/accounts/{a}", self.url);
+            let r = self.http.get(url).send().await?.error_for_status()?;
+            let v: Value = serde_json::from_str(&r.text().await?)?;
+            let ram = v.get("ram").unwrap_or(&v);
+            let len = |k: &str| ram.get(k).and_then(Value::as_array).map_or(0, |x| x.len() as u64);
+            sum += [
+                "users",
+                "groups",
+                "roles",
+                "serviceLinkedRoles",
+                "policies",
+                "virtualMfaDevices",
+                "samlProviders",
+                "oidcProviders",
+            ]
+            .iter()
+            .map(|k| len(k))
+            .sum::<u64>();
+            sum += u(ram, "accessKeys") + u(ram, "loginProfiles");
+            sum += u(ram, "policyVersions").saturating_sub(len("policies"));
+        }
+        Ok(sum)
+    }
+
     async fn reset_calls(&self) -> Result<(), BoxErr> {
         self.http
             .delete(format!("{}/__emulator/calls", self.url))
@@ -467,6 +508,9 @@ impl Drop for Emulator {
 struct Row {
     name: String,
     objects: u64,
+    /// Every object removed, as the emulator counts them: top-level objects plus AccessKeys,
+    /// login profiles and non-default policy versions (deleted with their policy).
+    all_objects: u64,
     total: u64,
     mutating: u64,
     discovery: u64,
@@ -498,13 +542,25 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         Regime::Rate => emu.put("limits", json!({"qpsPerAccount": args.rate})).await?,
     }
     emu.reset_calls().await?;
+    let accounts: Vec<String> = (0..n).map(account_id).collect();
+    let before = emu.object_counts(&accounts).await?;
     let (account_qps, global_qps) = match (scn, regime) {
         (Scenario::Fleet, Regime::Rate) => (f64::from(args.rate), args.fleet_global_qps),
         (Scenario::Fleet, Regime::Latency) => (0.0, args.fleet_global_qps),
         (_, Regime::Rate) => (f64::from(args.rate), 0.0),
         (_, Regime::Latency) => (0.0, 0.0),
     };
-    let accounts: Vec<String> = (0..n).map(account_id).collect();
+    let in_flight = match scn {
+        Scenario::Fleet => args.fleet_in_flight.unwrap_or_else(|| {
+            if global_qps > 0.0 && account_qps > 0.0 {
+                (global_qps / account_qps).ceil() as usize
+            } else {
+                n
+            }
+        }),
+        _ => 1,
+    }
+    .clamp(1, n.max(1));
     let t0 = Instant::now();
     let out = Command::new(std::env::current_exe()?)
         .arg("--worker")
@@ -513,6 +569,7 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         .args(["--concurrency", &args.concurrency.to_string()])
         .args(["--account-qps", &account_qps.to_string()])
         .args(["--global-qps", &global_qps.to_string()])
+        .args(["--in-flight", &in_flight.to_string()])
         .stderr(Stdio::inherit())
         .output()?;
     let outer_wall = t0.elapsed().as_secs_f64();
@@ -521,6 +578,7 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     }
     let w: Value = serde_json::from_slice(&out.stdout)?;
     let calls = emu.calls().await?;
+    let all_objects = before.saturating_sub(emu.object_counts(&accounts).await?);
     let emu_cpu = emu.cpu_seconds();
     if args.show_calls {
         eprintln!(
@@ -603,13 +661,14 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         let first = finishes.iter().copied().fold(f64::INFINITY, f64::min);
         let last = finishes.iter().copied().fold(0.0, f64::max);
         extra.push_str(&format!(
-            "{n} accounts; first done {first:.1}s, last {last:.1}s, spread {:.1}s; ",
+            "{n} accounts, {in_flight} at once; first done {first:.1}s, last {last:.1}s, spread {:.1}s; ",
             last - first
         ));
     }
     let row = Row {
         name: format!("{scn:?}/{regime:?}"),
         objects,
+        all_objects,
         total,
         mutating,
         discovery,
@@ -721,14 +780,16 @@ async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
+        "{:<14} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
         "ROW",
         "OBJECTS",
+        "ALL OBJ",
         "CALLS",
         "MUTATE",
         "DISCOV",
         "C/OBJ",
         "D/OBJ",
+        "D/ALL",
         "WALL s",
         "BOUND s",
         "BOUND IS",
@@ -749,16 +810,23 @@ fn print_table(rows: &[Row]) {
         } else {
             0.0
         };
+        let dall = if r.all_objects > 0 {
+            r.discovery as f64 / r.all_objects as f64
+        } else {
+            0.0
+        };
         let wb = if r.bound > 0.0 { r.wall / r.bound } else { 0.0 };
         println!(
-            "{:<14} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
+            "{:<14} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
             r.name,
             r.objects,
+            r.all_objects,
             r.total,
             r.mutating,
             r.discovery,
             per,
             dper,
+            dall,
             r.wall,
             r.bound,
             r.bound_note,
@@ -826,6 +894,11 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
         }
     }
     print_table(&rows);
+    println!(
+        "\nOBJECTS: top-level objects deleted (users, groups, roles, service-linked roles, policies, MFA devices,\n\
+         identity providers). ALL OBJ: every object gone from the accounts by the emulator's count (adds\n\
+         AccessKeys, login profiles and non-default policy versions). C/OBJ and D/OBJ divide by OBJECTS, D/ALL by ALL OBJ."
+    );
     if !ratios.is_empty() {
         println!("\nBaseline (official Python SDK, sequential, latency regime):");
         for r in &ratios {

@@ -409,12 +409,21 @@ async fn drive<D: Directory, S: StatusSink>(
         Ok(m) => m,
         Err(e) => return Err(p.call_failed("AssumeRole", &e, "AccessRoleUnavailable")),
     };
-    // Discovery fans out as wide as execution does (the rate budget paces both).
+    // Discovery fans out as wide as execution does (the rate budget paces both). After the service
+    // refused a delete because a policy is still attached, read attachments per principal: that
+    // path does not depend on `AttachmentCount`.
+    let attachments = match &p.st.last_error {
+        Some(e) if e.code.starts_with("DeleteConflict.") && e.code.contains(".Policy") => {
+            crate::plan::inventory::Attachments::ByPrincipal
+        }
+        _ => crate::plan::inventory::Attachments::Auto,
+    };
     let inv = match crate::plan::inventory::discover_with(
         member.as_ref(),
         &v.plan_options.kinds,
         id,
         p.opts.concurrency,
+        attachments,
     )
     .await
     {

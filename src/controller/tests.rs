@@ -254,6 +254,44 @@ async fn delete_mode_empties_ram_then_deletes_once() {
 }
 
 #[tokio::test]
+async fn a_lagging_attachment_count_costs_a_pass_not_the_deletion() {
+    // The counts say "attached nowhere", so discovery reads attachments per policy and finds none;
+    // the service refuses the deletes with DeleteConflict.*.Policy, and the next pass reads the
+    // attachments per principal and finishes.
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    state.stale_attachment_counts = true;
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::Delete);
+    let mut saw_conflict = false;
+    for _ in 0..30 {
+        let out = step(&dir, &mut o).await;
+        saw_conflict |= out
+            .status
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.code.starts_with("DeleteConflict.") && e.code.contains(".Policy"));
+        if matches!(
+            out.status.phase,
+            Some(Phase::Deleted | Phase::Blocked | Phase::Failed)
+        ) {
+            break;
+        }
+    }
+    assert!(
+        saw_conflict,
+        "the stale counts should have caused a policy conflict first"
+    );
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Deleted),
+        "{:#?}",
+        o.status
+    );
+    assert!(dir.member.state.lock().unwrap().is_empty_except_access_role());
+}
+
+#[tokio::test]
 async fn unwaived_abandonable_check_blocks_with_the_id_to_add() {
     let mut dir = FakeDir::new();
     dir.abandonable = vec![CheckItem {

@@ -5,7 +5,7 @@
 //! The conflict rules are the real ones (alibaba-api.md §4.3): a delete with a dependency left answers
 //! the `DeleteConflict.*` code of the first dependency in the documented order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -1962,8 +1962,10 @@ pub fn dispatch(st: &mut RamState, ctx: &CallContext, action: &str, p: &Params) 
                 _ => {
                     // System policies (and, without a type, custom ones after them) in one list.
                     let mut all: Vec<Value> = Vec::new();
+                    let counts = st.system_attachment_counts();
                     for s in &st.system {
-                        all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": 0}));
+                        let n = counts.get(s.as_str()).copied().unwrap_or(0);
+                        all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
                     }
                     if t.is_none() {
                         all.extend(st.policies.iter().map(|(n, pol)| custom_policy_json(n, pol)));
@@ -2174,6 +2176,21 @@ impl RamState {
         };
         list.and_then(|l| l.iter().find(|a| a.name == policy && a.kind == t))
             .map_or(Timestamp::UNIX_EPOCH, |a| a.date)
+    }
+
+    /// `AttachmentCount` of every attached system policy, in one scan of the principals.
+    fn system_attachment_counts(&self) -> HashMap<&str, usize> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let lists = self
+            .users
+            .iter()
+            .map(|(_, u)| &u.policies)
+            .chain(self.groups.iter().map(|(_, g)| &g.policies))
+            .chain(self.roles.iter().map(|(_, r)| &r.policies));
+        for a in lists.flatten().filter(|a| a.kind == PolicyType::System) {
+            *counts.entry(a.name.as_str()).or_insert(0) += 1;
+        }
+        counts
     }
 
     fn system_holders(&self, policy: &str) -> Vec<(u8, String, Timestamp)> {

@@ -8,7 +8,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use super::action::Action;
-use super::model::{CustomPolicy, PolicyRef, PrincipalKind, VirtualMfaDevice};
+use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
 /// What the executor and the report need to know about a failed call, whatever the client's
 /// error type is.
@@ -116,10 +116,16 @@ pub trait PlanApi: Sync {
     ) -> impl Future<Output = Result<Vec<PolicyRef>, Self::Error>> + Send;
     /// Custom policies with default version and attachment count (`attached_to` left `None`).
     fn list_custom_policies(&self) -> impl Future<Output = Result<Vec<CustomPolicy>, Self::Error>> + Send;
-    /// Principals a custom policy is attached to.
+    /// System policies attached to at least one principal, with their `AttachmentCount`: what
+    /// decides whether reading attachments per policy is cheaper than per principal.
+    fn list_system_policy_attachments(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, u32)>, Self::Error>> + Send;
+    /// Principals a policy is attached to.
     fn list_entities_for_policy(
         &self,
         policy: &str,
+        policy_type: PolicyType,
     ) -> impl Future<Output = Result<Vec<(PrincipalKind, String)>, Self::Error>> + Send;
     /// Virtual MFA devices with the user name they are bound to.
     fn list_virtual_mfa_devices(

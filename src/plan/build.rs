@@ -13,8 +13,12 @@
 //! - A bound virtual MFA device is deleted only after its user's `UnbindMFADevice`; if the user
 //!   stays, the device is kept.
 //! - Custom policies are deleted with `CascadingDelete=true`, so versions need no separate calls.
-//! - Users deleted in this pass land in the IMS recycle bin; the next pass's inventory lists them
-//!   and plans their purge (the controller requires two consecutive empty inventories anyway).
+//! - Users deleted in this pass land in the IMS recycle bin: each `DeleteUser` is followed by its
+//!   `DeleteUserInRecycleBin` (by `UserId`, known from the IMS listing). Users already in the bin
+//!   when the pass starts are purged with their recycled keys; should the service ever recycle a
+//!   user with keys, the purge fails with a conflict and the next pass's inventory lists them.
+//! - A deleted user's login profile is deleted unless discovery saw it has none (discovery does not
+//!   ask: `DeleteLoginProfile` answering "not found" is done).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -259,7 +263,7 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
                 vec![],
             ));
         }
-        if u.login_profile {
+        if u.login_profile != Some(false) {
             deps.push(g.add(Action::DeleteLoginProfile { user: u.name.clone() }, vec![]));
         }
         if let Some(serial) = &u.mfa_serial {
@@ -292,7 +296,18 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
             };
             g.add_detach(action, p, &mut detaches_of, &mut deps);
         }
-        g.add(Action::DeleteUser { user: u.name.clone() }, deps);
+        let deleted = g.add(Action::DeleteUser { user: u.name.clone() }, deps);
+        // The deleted user lands in the IMS recycle bin without keys (they were deleted first):
+        // purge it in the same pass instead of listing the bin again on the next one.
+        if let Some(id) = &u.id {
+            g.add(
+                Action::DeleteUserInRecycleBin {
+                    user_id: id.clone(),
+                    upn: u.upn.clone().unwrap_or_else(|| u.name.clone()),
+                },
+                vec![deleted],
+            );
+        }
     }
 
     for grp in inv.groups.iter().filter(|x| groups_del.contains(x.name.as_str())) {

@@ -138,13 +138,30 @@ impl PlanApi for AliyunClient {
             .collect())
     }
 
+    async fn list_system_policy_attachments(&self) -> Result<Vec<(String, u32)>, AliyunError> {
+        Ok(self
+            .ram()
+            .list_policies_all(Some("System"))
+            .await?
+            .into_iter()
+            .filter(|p| p.attachment_count > 0 && PolicyType::from_wire(&p.policy_type) == PolicyType::System)
+            .map(|p| {
+                (
+                    p.policy_name,
+                    u32::try_from(p.attachment_count).unwrap_or(u32::MAX),
+                )
+            })
+            .collect())
+    }
+
     async fn list_entities_for_policy(
         &self,
         policy: &str,
+        policy_type: PolicyType,
     ) -> Result<Vec<(PrincipalKind, String)>, AliyunError> {
         let e = self
             .ram()
-            .list_entities_for_policy(policy, PolicyType::Custom.as_str())
+            .list_entities_for_policy(policy, policy_type.as_str())
             .await?;
         let mut out: Vec<(PrincipalKind, String)> = Vec::new();
         out.extend(e.users.into_iter().map(|n| (PrincipalKind::User, n)));

@@ -108,6 +108,8 @@ pub struct FakeState {
     pub mutating: u64,
     /// Injected failures: (API action, target) → error code.
     pub fail: BTreeMap<(String, String), String>,
+    /// Report every `AttachmentCount` as 0, like a service whose counter lags behind.
+    pub stale_attachment_counts: bool,
     next_id: u64,
 }
 
@@ -581,18 +583,38 @@ impl PlanApi for FakeAccount {
                     CustomPolicy {
                         name: n.clone(),
                         default_version: format!("v{v}"),
-                        attachment_count,
+                        attachment_count: if s.stale_attachment_counts {
+                            0
+                        } else {
+                            attachment_count
+                        },
                         attached_to: None,
                     }
                 })
                 .collect()
         }))
     }
+    async fn list_system_policy_attachments(&self) -> Result<Vec<(String, u32)>, FakeError> {
+        Ok(self.with(true, |s| {
+            let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+            let held = s
+                .users
+                .values()
+                .flat_map(|u| u.policies.iter())
+                .chain(s.groups.values().flat_map(|g| g.policies.iter()))
+                .chain(s.roles.values().flat_map(|r| r.iter()));
+            for pr in held.filter(|pr| pr.policy_type == PolicyType::System && !s.stale_attachment_counts) {
+                *counts.entry(pr.name.clone()).or_insert(0) += 1;
+            }
+            counts.into_iter().collect()
+        }))
+    }
     async fn list_entities_for_policy(
         &self,
         policy: &str,
+        policy_type: PolicyType,
     ) -> Result<Vec<(PrincipalKind, String)>, FakeError> {
-        let key = p(policy, PolicyType::Custom);
+        let key = p(policy, policy_type);
         Ok(self.with(true, |s| {
             let mut v: Vec<(PrincipalKind, String)> = Vec::new();
             v.extend(

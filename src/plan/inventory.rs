@@ -5,11 +5,14 @@
 //! - MFA bindings come from one `ListVirtualMFADevices` instead of one `GetUserMFAInfo` per user.
 //! - Group memberships come from one `ListUsersForGroup` per group (at most 50) instead of one
 //!   `ListGroupsForUser` per user (up to 1,000).
-//! - Per-user calls (`ListAccessKeys`, `GetLoginProfile`, `ListPoliciesForUser`) only when users are
-//!   selected; per-group and per-role policy listings only for their kinds; service-linked roles
-//!   need none (ResourceManager deletes them with their policies).
-//! - Custom policies: no version listing (they are deleted with `CascadingDelete=true`), and
-//!   `ListEntitiesForPolicy` only for attached policies when some principal kind is not discovered.
+//! - Login profiles are not looked up: the plan deletes the profile of every deleted user and
+//!   "not found" means there was none (one call per user instead of up to two).
+//! - Policy attachments are read from whichever side needs fewer calls: one
+//!   `ListPoliciesFor{User,Group,Role}` per principal to empty, or one `ListEntitiesForPolicy` per
+//!   policy whose `AttachmentCount` is not zero (custom and system). [`Attachments::ByPrincipal`]
+//!   forces the first, for a pass after the service refused a delete with `DeleteConflict.*.Policy`.
+//! - Custom policies: no version listing (they are deleted with `CascadingDelete=true`).
+//! - Service-linked roles need no sub-calls (ResourceManager deletes them with their policies).
 //! - Sub-calls run concurrently, at most `concurrency` at a time (`buffer_unordered`).
 
 use std::collections::{BTreeSet, HashMap};
@@ -18,12 +21,22 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::api::PlanApi;
 use super::model::{
-    DefaultDomain, Group, Inventory, Kind, RecycledUser, Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole,
-    User,
+    CustomPolicy, DefaultDomain, Group, Inventory, Kind, PolicyRef, PolicyType, PrincipalKind, RecycledUser,
+    Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole, User,
 };
 
 /// Concurrent sub-calls during discovery when the caller does not say.
 pub const DEFAULT_DISCOVERY_CONCURRENCY: usize = 8;
+
+/// How policy attachments are discovered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Attachments {
+    /// Whichever side needs fewer calls for this account.
+    #[default]
+    Auto,
+    /// One listing per principal: does not rely on `AttachmentCount`.
+    ByPrincipal,
+}
 
 /// Discovers the given kinds with [`DEFAULT_DISCOVERY_CONCURRENCY`].
 ///
@@ -34,8 +47,21 @@ pub async fn discover<A: PlanApi>(
     kinds: &BTreeSet<Kind>,
     account_id: &str,
 ) -> Result<Inventory, A::Error> {
-    discover_with(api, kinds, account_id, DEFAULT_DISCOVERY_CONCURRENCY).await
+    discover_with(
+        api,
+        kinds,
+        account_id,
+        DEFAULT_DISCOVERY_CONCURRENCY,
+        Attachments::Auto,
+    )
+    .await
 }
+
+/// Attachments of one principal, keyed by kind and name.
+type AttachmentMap = HashMap<(PrincipalKind, String), Vec<PolicyRef>>;
+
+/// Principals holding a policy.
+type Holders = Vec<(PrincipalKind, String)>;
 
 /// Discovers the given kinds with at most `concurrency` calls in flight.
 ///
@@ -46,26 +72,89 @@ pub async fn discover_with<A: PlanApi>(
     kinds: &BTreeSet<Kind>,
     account_id: &str,
     concurrency: usize,
+    attachments: Attachments,
 ) -> Result<Inventory, A::Error> {
     let n = concurrency.max(1);
     let sel = |k: Kind| kinds.contains(&k);
     let mut inv = Inventory::new(account_id);
     inv.kinds = kinds.iter().copied().collect();
 
+    // 1. The listings (a few pages each).
+    let users = if sel(Kind::Users) {
+        api.list_users().await?
+    } else {
+        Vec::new()
+    };
+    let groups = if sel(Kind::Users) || sel(Kind::Groups) {
+        api.list_groups().await?
+    } else {
+        Vec::new()
+    };
+    let (mut slrs, mut roles) = (Vec::new(), Vec::new());
+    if sel(Kind::Roles) || sel(Kind::ServiceLinkedRoles) {
+        (slrs, roles) = api
+            .list_roles()
+            .await?
+            .into_iter()
+            .partition(|r| r.starts_with(SERVICE_LINKED_ROLE_PREFIX));
+    }
+    let per_principal = [
+        (Kind::Users, users.len()),
+        (Kind::Groups, groups.len()),
+        (Kind::Roles, roles.len()),
+    ]
+    .iter()
+    .filter(|(k, _)| sel(*k))
+    .map(|(_, c)| c)
+    .sum::<usize>();
+    let mut policies = if sel(Kind::CustomPolicies) || (per_principal > 0 && attachments == Attachments::Auto)
+    {
+        api.list_custom_policies().await?
+    } else {
+        Vec::new()
+    };
+
+    // 2. Which side of the attachments to read.
+    let mut system: Vec<(String, u32)> = Vec::new();
+    let mut by_policy = false;
+    if per_principal > 0 && attachments == Attachments::Auto {
+        let custom_attached = policies.iter().filter(|p| p.attachment_count > 0).count();
+        if custom_attached < per_principal {
+            system = api.list_system_policy_attachments().await?;
+            by_policy = custom_attached + system.len() < per_principal;
+        }
+    }
+    let by_principal = per_principal > 0 && !by_policy;
+
+    // 3. Per-object calls.
+    let mut attached: AttachmentMap = if by_policy {
+        attachments_by_policy(api, &mut policies, system, n).await?
+    } else {
+        HashMap::new()
+    };
+    let mut take = |k: PrincipalKind, name: &str| {
+        let mut v = attached.remove(&(k, name.to_string())).unwrap_or_default();
+        v.sort();
+        v
+    };
+
     if sel(Kind::Users) {
-        let listed = api.list_users().await?;
-        inv.users = stream::iter(listed)
+        let list_policies = by_principal;
+        let mut listed: Vec<User> = stream::iter(users)
             .map(|u| async move {
                 let access_keys = api.list_access_keys(&u.name).await?;
-                let login_profile = api.has_login_profile(&u.name).await?;
-                let policies = api.list_policies_for_user(&u.name).await?;
+                let policies = if list_policies {
+                    api.list_policies_for_user(&u.name).await?
+                } else {
+                    Vec::new()
+                };
                 Ok::<User, A::Error>(User {
                     name: u.name,
                     id: u.id,
                     upn: u.upn,
                     frozen: u.frozen,
                     access_keys,
-                    login_profile,
+                    login_profile: None,
                     mfa_serial: None,
                     policies,
                 })
@@ -73,7 +162,13 @@ pub async fn discover_with<A: PlanApi>(
             .buffer_unordered(n)
             .try_collect()
             .await?;
-        inv.users.sort_by(|a, b| a.name.cmp(&b.name));
+        if by_policy {
+            for u in &mut listed {
+                u.policies = take(PrincipalKind::User, &u.name);
+            }
+        }
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        inv.users = listed;
 
         let bin = api.list_users_in_recycle_bin().await?;
         inv.recycle_bin = stream::iter(bin)
@@ -106,13 +201,12 @@ pub async fn discover_with<A: PlanApi>(
         }
     }
 
-    if sel(Kind::Users) || sel(Kind::Groups) {
-        let with_policies = sel(Kind::Groups);
-        let names = api.list_groups().await?;
-        inv.groups = stream::iter(names)
+    if !groups.is_empty() {
+        let list_policies = by_principal && sel(Kind::Groups);
+        let mut listed: Vec<Group> = stream::iter(groups)
             .map(|name| async move {
                 let members = api.list_users_for_group(&name).await?;
-                let policies = if with_policies {
+                let policies = if list_policies {
                     api.list_policies_for_group(&name).await?
                 } else {
                     Vec::new()
@@ -126,47 +220,43 @@ pub async fn discover_with<A: PlanApi>(
             .buffer_unordered(n)
             .try_collect()
             .await?;
-        inv.groups.sort_by(|a, b| a.name.cmp(&b.name));
+        if by_policy {
+            for g in &mut listed {
+                g.policies = take(PrincipalKind::Group, &g.name);
+            }
+        }
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        inv.groups = listed;
     }
 
-    if sel(Kind::Roles) || sel(Kind::ServiceLinkedRoles) {
-        let names = api.list_roles().await?;
-        let (slrs, normal): (Vec<String>, Vec<String>) = names
-            .into_iter()
-            .partition(|r| r.starts_with(SERVICE_LINKED_ROLE_PREFIX));
-        if sel(Kind::ServiceLinkedRoles) {
-            inv.service_linked_roles = slrs.into_iter().map(|name| ServiceLinkedRole { name }).collect();
-            inv.service_linked_roles.sort_by(|a, b| a.name.cmp(&b.name));
-        }
-        if sel(Kind::Roles) {
-            inv.roles = stream::iter(normal)
+    if sel(Kind::ServiceLinkedRoles) {
+        inv.service_linked_roles = slrs.into_iter().map(|name| ServiceLinkedRole { name }).collect();
+        inv.service_linked_roles.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    if sel(Kind::Roles) {
+        inv.roles = if by_principal {
+            stream::iter(roles)
                 .map(|name| async move {
                     let policies = api.list_policies_for_role(&name).await?;
                     Ok::<Role, A::Error>(Role { name, policies })
                 })
                 .buffer_unordered(n)
                 .try_collect()
-                .await?;
-            inv.roles.sort_by(|a, b| a.name.cmp(&b.name));
-        }
+                .await?
+        } else {
+            roles
+                .into_iter()
+                .map(|name| {
+                    let policies = take(PrincipalKind::Role, &name);
+                    Role { name, policies }
+                })
+                .collect()
+        };
+        inv.roles.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
     if sel(Kind::CustomPolicies) {
-        let principals_known = sel(Kind::Users) && sel(Kind::Groups) && sel(Kind::Roles);
-        let listed = api.list_custom_policies().await?;
-        inv.custom_policies = stream::iter(listed)
-            .map(|mut p| async move {
-                if !principals_known && p.attachment_count > 0 {
-                    let mut e = api.list_entities_for_policy(&p.name).await?;
-                    e.sort();
-                    p.attached_to = Some(e);
-                }
-                Ok::<_, A::Error>(p)
-            })
-            .buffer_unordered(n)
-            .try_collect()
-            .await?;
-        inv.custom_policies.sort_by(|a, b| a.name.cmp(&b.name));
+        inv.custom_policies = custom_policies_attached(api, policies, kinds, n).await?;
     }
 
     if sel(Kind::SamlProviders) {
@@ -184,4 +274,77 @@ pub async fn discover_with<A: PlanApi>(
         });
     }
     Ok(inv)
+}
+
+/// One `ListEntitiesForPolicy` per attached policy: the attachments of every principal, and
+/// `attached_to` of every custom policy (empty for those attached nowhere).
+async fn attachments_by_policy<A: PlanApi>(
+    api: &A,
+    policies: &mut [CustomPolicy],
+    system: Vec<(String, u32)>,
+    n: usize,
+) -> Result<AttachmentMap, A::Error> {
+    let targets: Vec<(String, PolicyType)> = policies
+        .iter()
+        .filter(|p| p.attachment_count > 0)
+        .map(|p| (p.name.clone(), PolicyType::Custom))
+        .chain(system.into_iter().map(|(name, _)| (name, PolicyType::System)))
+        .collect();
+    let listed: Vec<(String, PolicyType, Holders)> = stream::iter(targets)
+        .map(|(name, t)| async move {
+            let e = api.list_entities_for_policy(&name, t).await?;
+            Ok::<_, A::Error>((name, t, e))
+        })
+        .buffer_unordered(n)
+        .try_collect()
+        .await?;
+    let mut attached: AttachmentMap = HashMap::new();
+    let mut by_name: HashMap<String, Holders> = HashMap::new();
+    for (name, t, holders) in listed {
+        for (k, principal) in &holders {
+            attached
+                .entry((*k, principal.clone()))
+                .or_default()
+                .push(PolicyRef {
+                    name: name.clone(),
+                    policy_type: t,
+                });
+        }
+        if t == PolicyType::Custom {
+            by_name.insert(name, holders);
+        }
+    }
+    for p in policies.iter_mut() {
+        let mut e = by_name.remove(&p.name).unwrap_or_default();
+        e.sort();
+        p.attached_to = Some(e);
+    }
+    Ok(attached)
+}
+
+/// Fills `attached_to` of the custom policies that still lack it when some principal kind was
+/// not discovered (then the principals' own lists cannot say who else holds the policy).
+async fn custom_policies_attached<A: PlanApi>(
+    api: &A,
+    policies: Vec<CustomPolicy>,
+    kinds: &BTreeSet<Kind>,
+    n: usize,
+) -> Result<Vec<CustomPolicy>, A::Error> {
+    let principals_known = [Kind::Users, Kind::Groups, Kind::Roles]
+        .iter()
+        .all(|k| kinds.contains(k));
+    let mut out: Vec<CustomPolicy> = stream::iter(policies)
+        .map(|mut p| async move {
+            if !principals_known && p.attached_to.is_none() && p.attachment_count > 0 {
+                let mut e = api.list_entities_for_policy(&p.name, PolicyType::Custom).await?;
+                e.sort();
+                p.attached_to = Some(e);
+            }
+            Ok::<_, A::Error>(p)
+        })
+        .buffer_unordered(n)
+        .try_collect()
+        .await?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }

@@ -162,8 +162,10 @@ pub struct User {
     pub frozen: bool,
     /// AccessKey ids (never secrets).
     pub access_keys: Vec<String>,
-    /// Whether console login is enabled.
-    pub login_profile: bool,
+    /// Whether console login is enabled; `None` when discovery did not ask. Discovery does not
+    /// call `GetLoginProfile`: the plan deletes the profile of every deleted user and a "not found"
+    /// answer means there was none, one call instead of a read plus a delete.
+    pub login_profile: Option<bool>,
     /// Serial number of the bound MFA device, if any.
     pub mfa_serial: Option<String>,
     /// Attached policies.

@@ -5,7 +5,7 @@
 //! Canonicalisation lives in [`crate::aliyun::sign`] only, shared with the client, so the emulator can
 //! never drift from what the client signs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use http::HeaderMap;
 
@@ -147,6 +147,9 @@ pub fn business_params(parts: &RequestParts<'_>, scheme: Scheme) -> Params {
 #[derive(Debug, Default)]
 pub struct NonceStore {
     seen: HashMap<(String, String), jiff::Timestamp>,
+    /// The same keys in the order they were seen (the emulator clock never goes back), so
+    /// forgetting expired nonces costs only what expired, not a scan of the whole window.
+    order: VecDeque<(jiff::Timestamp, (String, String))>,
 }
 
 impl NonceStore {
@@ -159,13 +162,20 @@ impl NonceStore {
     /// Forgets every nonce (new seed).
     pub fn reset(&mut self) {
         self.seen.clear();
+        self.order.clear();
     }
 
     /// Records a nonce; `false` when it was already used within the window.
     pub fn check_and_insert(&mut self, key_id: &str, nonce: &str, now: jiff::Timestamp) -> bool {
-        if self.seen.len() >= 4096 {
-            let horizon = now.as_second() - 2 * SKEW_SECONDS;
-            self.seen.retain(|_, t| t.as_second() >= horizon);
+        let horizon = now.as_second() - 2 * SKEW_SECONDS;
+        while let Some((t, _)) = self.order.front()
+            && t.as_second() < horizon
+        {
+            if let Some((t, k)) = self.order.pop_front()
+                && self.seen.get(&k) == Some(&t)
+            {
+                self.seen.remove(&k);
+            }
         }
         let k = (key_id.to_owned(), nonce.to_owned());
         if let Some(t) = self.seen.get(&k)
@@ -173,7 +183,8 @@ impl NonceStore {
         {
             return false;
         }
-        self.seen.insert(k, now);
+        self.seen.insert(k.clone(), now);
+        self.order.push_back((now, k));
         true
     }
 }
@@ -504,6 +515,29 @@ pub fn no_permission(caller: &Caller, product: Product, action: &str) -> ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_are_refused_within_the_window_and_forgotten_after_it() {
+        let mut store = NonceStore::new();
+        let t0 = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let at = |s: i64| jiff::Timestamp::from_second(t0.as_second() + s).unwrap();
+        for i in 0..10_000 {
+            assert!(store.check_and_insert("k", &format!("n{i}"), at(i / 100)));
+        }
+        assert!(
+            !store.check_and_insert("k", "n5", at(200)),
+            "replay within the window"
+        );
+        assert!(
+            store.check_and_insert("other-key", "n5", at(200)),
+            "nonces are per key"
+        );
+        // Past the window the old nonces are forgotten as time moves, without a full scan.
+        let later = 2 * SKEW_SECONDS + 150;
+        assert!(store.check_and_insert("k", "n5", at(later)));
+        assert!(store.seen.len() < 6_000, "{} nonces kept", store.seen.len());
+        assert_eq!(store.seen.len(), store.order.len());
+    }
 
     fn key() -> KeyRecord {
         KeyRecord {

@@ -26,6 +26,8 @@ use account_deletion_operator::aliyun::transport::Transport;
 use account_deletion_operator::plan::execute::{ExecOptions, run as execute};
 use account_deletion_operator::plan::{Kind, Plan, PlanApi, PlanOptions};
 
+mod operator_fleet;
+
 const MGMT_ACCOUNT: &str = "1000000000000001";
 const MGMT_KEY_ID: &str = "LTAI5tBenchMgmtKey000001";
 const MGMT_KEY_SECRET: &str = "bench-secret-not-a-real-one";
@@ -890,6 +892,19 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
                     rows.push(row);
                 }
                 Err(e) => eprintln!("bench: {scn:?}/{regime:?} failed: {e}"),
+            }
+            if scn == Scenario::Fleet && regime == Regime::Rate {
+                eprintln!(
+                    "bench: running Fleet/Operator (the operator binary, kube-apiserver, AccountDeletion objects) ..."
+                );
+                let in_flight = args
+                    .fleet_in_flight
+                    .unwrap_or_else(|| (args.fleet_global_qps / f64::from(args.rate.max(1))).ceil() as usize)
+                    .clamp(1, args.fleet_accounts.max(1));
+                match operator_fleet::run(args, &dir, in_flight).await {
+                    Ok(row) => rows.push(row),
+                    Err(e) => eprintln!("bench: Fleet/Operator failed: {e}"),
+                }
             }
         }
     }

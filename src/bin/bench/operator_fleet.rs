@@ -1,0 +1,335 @@
+//! The fleet row run the way users run it: the real `account-deletion-operator` binary against a
+//! real etcd + kube-apiserver (`scripts/kube-up.sh`, the build `scripts/setup.sh` caches), with one
+//! `AccountDeletion` object per member account. Each object is planned (mode Plan), then approved
+//! by its plan hash and switched to mode Delete; the row times from the approval until every
+//! object reports phase Deleted, and reads the operator's peak RSS and CPU from /proc.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use serde_json::{Value, json};
+
+use account_deletion_operator::crd::AccountDeletion;
+
+use super::{
+    Args, BoxErr, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id, proc_cpu_seconds, seed,
+    u,
+};
+
+const NAMESPACE: &str = "bench";
+const SECRET: &str = "rd-management-key";
+
+/// etcd + kube-apiserver started by `scripts/kube-up.sh`, stopped by `scripts/kube-down.sh`.
+struct Cluster {
+    dir: String,
+    url: String,
+    token: String,
+}
+
+impl Cluster {
+    fn up() -> Result<Cluster, BoxErr> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new("bash")
+            .arg(root.join("scripts/kube-up.sh"))
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("scripts/kube-up.sh failed ({})", out.status).into());
+        }
+        let vars: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let get = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .ok_or_else(|| format!("kube-up.sh printed no {k}"))
+        };
+        Ok(Cluster {
+            dir: get("KUBE_DIR")?,
+            url: get("KUBE_API_URL")?,
+            token: get("KUBE_TOKEN")?,
+        })
+    }
+
+    fn client(&self) -> Result<Client, BoxErr> {
+        let mut cfg = kube::Config::new(self.url.parse()?);
+        cfg.accept_invalid_certs = true;
+        cfg.auth_info = serde_json::from_value(json!({ "token": self.token }))?;
+        Ok(Client::try_from(cfg)?)
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        Path::new(&self.dir).join("kubeconfig")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let _ = Command::new("bash")
+            .arg(root.join("scripts/kube-down.sh"))
+            .arg(&self.dir)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The operator process; killed when dropped.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `VmHWM` of a process in KiB (0 when unreadable).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn phase(o: &AccountDeletion) -> Option<String> {
+    o.status.as_ref().and_then(|s| s.phase).map(|p| format!("{p:?}"))
+}
+
+/// Runs the fleet through the operator and returns its row.
+pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxErr> {
+    let n = args.fleet_accounts;
+    let seed_path = dir.join("seed-fleet-operator.yaml");
+    std::fs::write(&seed_path, seed(Scenario::Fleet, n, false).to_string())?;
+    let emu = Emulator::start(&seed_path).await?;
+    emu.put("limits", json!({"qpsPerAccount": args.rate})).await?;
+    let cluster = Cluster::up()?;
+    let client = cluster.client()?;
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &AccountDeletion::crd())
+        .await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?,
+        )
+        .await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": SECRET},
+                "stringData": {"accessKeyId": MGMT_KEY_ID, "accessKeySecret": MGMT_KEY_SECRET}
+            }))?,
+        )
+        .await?;
+
+    let exe = std::env::current_exe()?.with_file_name("account-deletion-operator");
+    let log = std::fs::File::create(dir.join("operator.log"))?;
+    let mut op = Operator(
+        Command::new(&exe)
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .args(["run", "--namespaces", NAMESPACE, "--metrics-addr", "127.0.0.1:0"])
+            .args(["--concurrency", &in_flight.to_string()])
+            .args(["--global-qps", &args.fleet_global_qps.to_string()])
+            .args(["--account-qps", &args.rate.to_string()])
+            .args(["--account-concurrency", &args.concurrency.to_string()])
+            .args(["--poll-seconds", "1", "--log-format", "json"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("{}: {e} (cargo build --release first)", exe.display()))?,
+    );
+    let pid = op.0.id();
+
+    // The CRD may take a moment to be served: retry the first create.
+    let api: Api<AccountDeletion> = Api::namespaced(client.clone(), NAMESPACE);
+    for i in 0..n {
+        let obj: AccountDeletion = serde_json::from_value(json!({
+            "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
+            "metadata": {"name": format!("bench-{i}")},
+            "spec": {"accountId": account_id(i), "accountDisplayName": format!("bench-{i}"), "mode": "Plan",
+                     "credentialsSecretRef": {"name": SECRET}, "endpoint": emu.url}
+        }))?;
+        let mut tries = 0;
+        while let Err(e) = api.create(&PostParams::default(), &obj).await {
+            tries += 1;
+            if tries > 50 {
+                return Err(format!("creating bench-{i}: {e}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // Plans: every object Planned with its pre-check complete.
+    eprintln!("bench: {n} AccountDeletion objects created; waiting for their plans ...");
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let planned = loop {
+        if let Some(code) = op.0.try_wait()? {
+            return Err(format!(
+                "the operator exited ({code}); see {}",
+                dir.join("operator.log").display()
+            )
+            .into());
+        }
+        let list = api.list(&ListParams::default()).await?;
+        let ready: Vec<&AccountDeletion> = list
+            .items
+            .iter()
+            .filter(|o| {
+                o.status.as_ref().is_some_and(|s| {
+                    phase(o).as_deref() == Some("Planned")
+                        && s.plan.as_ref().is_some_and(|p| !p.hash.is_empty())
+                        && s.deletion_check
+                            .as_ref()
+                            .is_some_and(|c| c.status == "PreCheckComplete")
+                })
+            })
+            .collect();
+        if ready.len() == n {
+            break list.items;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {} of {n} objects planned after 30 min", ready.len()).into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+
+    // Approve every plan and switch to mode Delete; time from here.
+    let before = emu
+        .object_counts(&(0..n).map(account_id).collect::<Vec<_>>())
+        .await?;
+    emu.reset_calls().await?;
+    let t0 = Instant::now();
+    for o in &planned {
+        let st = o.status.as_ref().ok_or("no status")?;
+        let hash = st.plan.as_ref().map(|p| p.hash.clone()).unwrap_or_default();
+        let waive: Vec<String> = st
+            .deletion_check
+            .as_ref()
+            .map(|c| c.abandonable.iter().map(|a| a.check_id.clone()).collect())
+            .unwrap_or_default();
+        let patch = json!({"spec": {"mode": "Delete", "approvedPlanHash": hash,
+                                     "deletion": {"abandonableCheckIds": waive}}});
+        let name = o.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    eprintln!("bench: plans approved; waiting for phase Deleted ...");
+
+    let mut finished: BTreeMap<String, f64> = BTreeMap::new();
+    let mut stuck: BTreeMap<String, String> = BTreeMap::new();
+    let mut deleted_objects;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        if let Some(code) = op.0.try_wait()? {
+            return Err(format!(
+                "the operator exited ({code}); see {}",
+                dir.join("operator.log").display()
+            )
+            .into());
+        }
+        let list = api.list(&ListParams::default()).await?;
+        deleted_objects = 0;
+        for o in &list.items {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let st = o.status.as_ref();
+            deleted_objects += st.map_or(0, |s| s.deleted.values().sum::<u64>());
+            match phase(o).as_deref() {
+                Some("Deleted") => {
+                    finished.entry(name).or_insert_with(|| t0.elapsed().as_secs_f64());
+                }
+                Some(p @ ("Blocked" | "Failed")) => {
+                    let msg = st.and_then(|s| s.message.clone()).unwrap_or_default();
+                    stuck.insert(name, format!("{p}: {msg}"));
+                }
+                _ => {
+                    stuck.remove(&name);
+                }
+            }
+        }
+        if finished.len() == n || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let rss_kib = peak_rss_kib(pid);
+    let cpu = proc_cpu_seconds(&format!("/proc/{pid}/stat"));
+    drop(op);
+    let calls = emu.calls().await?;
+    let after = emu
+        .object_counts(&(0..n).map(account_id).collect::<Vec<_>>())
+        .await?;
+    for (name, why) in stuck.iter().take(3) {
+        eprintln!("  Fleet/Operator {name}: {why}");
+    }
+
+    let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
+    let total = u(&calls, "total");
+    let mutating = u(&totals, "mutating");
+    let throttled: u64 = calls
+        .get("byCode")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("Throttling"))
+                .map(|(_, v)| v.as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    let global = total as f64 / args.fleet_global_qps;
+    let per_account = mutating as f64 / n as f64 / f64::from(args.rate);
+    let (bound, bound_note) = if global >= per_account {
+        (global, format!("all calls/{:.0}/s", args.fleet_global_qps))
+    } else {
+        (per_account, format!("mutating/acct/{}/s", args.rate))
+    };
+    let first = finished.values().copied().fold(f64::INFINITY, f64::min);
+    let last = finished.values().copied().fold(0.0, f64::max);
+    let mut extra = format!(
+        "{:.0} calls/s achieved; emulator CPU {:.1}s; {n} AccountDeletion objects, operator --concurrency {in_flight}; \
+         {} Deleted; first {first:.1}s, last {last:.1}s after approval, spread {:.1}s",
+        total as f64 / wall.max(1e-9),
+        emu.cpu_seconds(),
+        finished.len(),
+        last - first
+    );
+    if finished.len() < n {
+        extra.push_str(&format!("; {} NOT Deleted", n - finished.len()));
+    }
+    Ok(Row {
+        name: "Fleet/Operator".into(),
+        objects: deleted_objects,
+        all_objects: before.saturating_sub(after),
+        total,
+        mutating,
+        discovery: u(&totals, "read"),
+        wall,
+        bound,
+        bound_note,
+        throttled_pct: if total > 0 {
+            100.0 * throttled as f64 / total as f64
+        } else {
+            0.0
+        },
+        rss_mib: rss_kib as f64 / 1024.0,
+        cpu,
+        failures: (n - finished.len()) as u64,
+        extra,
+    })
+}

@@ -526,6 +526,53 @@ struct Row {
     extra: String,
 }
 
+/// What a row reports from the emulator's counters (`GET /__emulator/calls`).
+struct CallTotals {
+    total: u64,
+    mutating: u64,
+    discovery: u64,
+    throttled_pct: f64,
+}
+
+impl CallTotals {
+    fn of(calls: &Value) -> CallTotals {
+        let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
+        let total = u(calls, "total");
+        let throttled: u64 = calls
+            .get("byCode")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("Throttling"))
+                    .map(|(_, v)| v.as_u64().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        CallTotals {
+            total,
+            mutating: u(&totals, "mutating"),
+            discovery: u(&totals, "read"),
+            throttled_pct: if total > 0 {
+                100.0 * throttled as f64 / total as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// A rate-bound fleet is bound by the global budget (all calls) or, when that is the looser one,
+/// by each account's own limit (as for one account: its mutating calls over the limit).
+fn fleet_bound(total: u64, mutating: u64, accounts: usize, global_qps: f64, rate: u32) -> (f64, String) {
+    let global = total as f64 / global_qps;
+    let per_account = mutating as f64 / accounts.max(1) as f64 / f64::from(rate.max(1));
+    if global >= per_account {
+        (global, format!("all calls/{global_qps:.0}/s"))
+    } else {
+        (per_account, format!("mutating/acct/{rate}/s"))
+    }
+}
+
 fn u(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -588,20 +635,12 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
             calls.get("byAction").cloned().unwrap_or(Value::Null)
         );
     }
-    let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
-    let total = u(&calls, "total");
-    let mutating = u(&totals, "mutating");
-    let discovery = u(&totals, "read");
-    let throttled: u64 = calls
-        .get("byCode")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.starts_with("Throttling"))
-                .map(|(_, v)| v.as_u64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
+    let CallTotals {
+        total,
+        mutating,
+        discovery,
+        throttled_pct,
+    } = CallTotals::of(&calls);
     let accs = w
         .get("accounts")
         .and_then(Value::as_array)
@@ -625,17 +664,16 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     let (bound, bound_note) = match (scn, regime) {
         // The fleet is bound by the global budget (all calls) or, when that is the looser one, by
         // each account's own limit (as for one account: its mutating calls over the limit).
-        (Scenario::Fleet, _) if global_qps > 0.0 => {
+        (Scenario::Fleet, Regime::Rate) if global_qps > 0.0 => {
+            fleet_bound(total, mutating, n, global_qps, args.rate)
+        }
+        (Scenario::Fleet, Regime::Latency) if global_qps > 0.0 => {
             let global = total as f64 / global_qps;
-            let per_account = if regime == Regime::Rate {
-                mutating as f64 / n as f64 / f64::from(args.rate)
-            } else {
-                depth as f64 * args.latency_ms as f64 / 1000.0
-            };
+            let per_account = depth as f64 * args.latency_ms as f64 / 1000.0;
             if global >= per_account {
                 (global, format!("all calls/{global_qps:.0}/s"))
             } else {
-                (per_account, format!("mutating/acct/{}/s", args.rate))
+                (per_account, format!("depth {depth}x{}ms", args.latency_ms))
             }
         }
         (_, Regime::Rate) => (
@@ -677,11 +715,7 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         wall,
         bound,
         bound_note,
-        throttled_pct: if total > 0 {
-            100.0 * throttled as f64 / total as f64
-        } else {
-            0.0
-        },
+        throttled_pct,
         rss_mib: u(&w, "peakRssKib") as f64 / 1024.0,
         cpu: w.get("cpuSeconds").and_then(Value::as_f64).unwrap_or(0.0),
         failures,

@@ -13,13 +13,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use account_deletion_operator::crd::AccountDeletion;
 
 use super::{
-    Args, BoxErr, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id, proc_cpu_seconds, seed,
-    u,
+    Args, BoxErr, CallTotals, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id, fleet_bound,
+    proc_cpu_seconds, seed,
 };
 
 const NAMESPACE: &str = "bench";
@@ -83,6 +83,21 @@ impl Drop for Cluster {
 
 /// The operator process; killed when dropped.
 struct Operator(Child);
+
+impl Operator {
+    /// The objects, or an error naming the log if the operator has exited.
+    async fn list_while_running(
+        &mut self,
+        api: &Api<AccountDeletion>,
+        dir: &Path,
+    ) -> Result<Vec<AccountDeletion>, BoxErr> {
+        if let Some(code) = self.0.try_wait()? {
+            let log = dir.join("operator.log");
+            return Err(format!("the operator exited ({code}); see {}", log.display()).into());
+        }
+        Ok(api.list(&ListParams::default()).await?.items)
+    }
+}
 
 impl Drop for Operator {
     fn drop(&mut self) {
@@ -179,16 +194,8 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     eprintln!("bench: {n} AccountDeletion objects created; waiting for their plans ...");
     let deadline = Instant::now() + Duration::from_secs(1800);
     let planned = loop {
-        if let Some(code) = op.0.try_wait()? {
-            return Err(format!(
-                "the operator exited ({code}); see {}",
-                dir.join("operator.log").display()
-            )
-            .into());
-        }
-        let list = api.list(&ListParams::default()).await?;
+        let list = op.list_while_running(&api, dir).await?;
         let ready: Vec<&AccountDeletion> = list
-            .items
             .iter()
             .filter(|o| {
                 o.status.as_ref().is_some_and(|s| {
@@ -201,7 +208,7 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
             })
             .collect();
         if ready.len() == n {
-            break list.items;
+            break list;
         }
         if Instant::now() > deadline {
             return Err(format!("only {} of {n} objects planned after 30 min", ready.len()).into());
@@ -236,16 +243,9 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let mut deleted_objects;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        if let Some(code) = op.0.try_wait()? {
-            return Err(format!(
-                "the operator exited ({code}); see {}",
-                dir.join("operator.log").display()
-            )
-            .into());
-        }
-        let list = api.list(&ListParams::default()).await?;
+        let list = op.list_while_running(&api, dir).await?;
         deleted_objects = 0;
-        for o in &list.items {
+        for o in &list {
             let name = o.metadata.name.clone().unwrap_or_default();
             let st = o.status.as_ref();
             deleted_objects += st.map_or(0, |s| s.deleted.values().sum::<u64>());
@@ -279,26 +279,13 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         eprintln!("  Fleet/Operator {name}: {why}");
     }
 
-    let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
-    let total = u(&calls, "total");
-    let mutating = u(&totals, "mutating");
-    let throttled: u64 = calls
-        .get("byCode")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.starts_with("Throttling"))
-                .map(|(_, v)| v.as_u64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
-    let global = total as f64 / args.fleet_global_qps;
-    let per_account = mutating as f64 / n as f64 / f64::from(args.rate);
-    let (bound, bound_note) = if global >= per_account {
-        (global, format!("all calls/{:.0}/s", args.fleet_global_qps))
-    } else {
-        (per_account, format!("mutating/acct/{}/s", args.rate))
-    };
+    let CallTotals {
+        total,
+        mutating,
+        discovery,
+        throttled_pct,
+    } = CallTotals::of(&calls);
+    let (bound, bound_note) = fleet_bound(total, mutating, n, args.fleet_global_qps, args.rate);
     let first = finished.values().copied().fold(f64::INFINITY, f64::min);
     let last = finished.values().copied().fold(0.0, f64::max);
     let mut extra = format!(
@@ -318,15 +305,11 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         all_objects: before.saturating_sub(after),
         total,
         mutating,
-        discovery: u(&totals, "read"),
+        discovery,
         wall,
         bound,
         bound_note,
-        throttled_pct: if total > 0 {
-            100.0 * throttled as f64 / total as f64
-        } else {
-            0.0
-        },
+        throttled_pct,
         rss_mib: rss_kib as f64 / 1024.0,
         cpu,
         failures: (n - finished.len()) as u64,

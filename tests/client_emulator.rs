@@ -384,3 +384,44 @@ async fn listing_survives_injected_throttling_and_dropped_connections() {
     let throttled = calls["byCode"]["Throttling.User"].as_u64().unwrap_or(0);
     assert!(throttled > 0, "no throttling was injected: {calls}");
 }
+
+#[tokio::test]
+async fn a_per_api_limit_answers_throttling_api_and_the_client_paces_that_action() {
+    use account_deletion_operator::aliyun::credentials::CredentialProvider;
+    use account_deletion_operator::aliyun::ratelimit::RateLimits;
+    use account_deletion_operator::aliyun::transport::Transport;
+    use futures::StreamExt;
+    use std::sync::Arc;
+
+    let emu = Emulator::start(SEED, &[]).await;
+    support::ensure_crypto();
+    // Each API of an account: 5 calls/s; the account as a whole is not limited.
+    emu.put_limits(&serde_json::json!({"qpsPerAccountAction": 5}))
+        .await;
+    let limits = Arc::new(RateLimits::new(50.0, 0.0));
+    let transport = Transport::new(ClientConfig::for_emulator(emu.url()))
+        .unwrap()
+        .with_limits(limits);
+    let mgmt = AliyunClient::from_parts(
+        Arc::new(transport),
+        CredentialProvider::fixed(Credentials::new(MGMT_KEY, MGMT_SECRET)),
+    );
+    let m = mgmt
+        .assume_role_client(MEMBER, DEFAULT_ACCESS_ROLE, "ado-client-test")
+        .await
+        .unwrap();
+    let results: Vec<_> = futures::stream::iter(0..30)
+        .map(|_| m.list_access_keys("alice"))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let calls = emu.calls().await;
+    let per_api = calls["byCode"]["Throttling.Api"].as_u64().unwrap_or(0);
+    assert!(per_api > 0, "the per-API limit never answered: {calls}");
+    assert_eq!(
+        calls["byCode"]["Throttling.User"].as_u64().unwrap_or(0),
+        0,
+        "{calls}"
+    );
+}

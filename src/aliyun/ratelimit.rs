@@ -96,14 +96,27 @@ impl RateLimiter {
     }
 }
 
-/// The budgets of one operator process: per account and global. Shared by every client the
-/// operator builds, whatever credentials they use.
+/// The budgets of one operator process: per account, per (account, action) where the API has
+/// shown it needs one, and global. Shared by every client the operator builds, whatever
+/// credentials they use.
+///
+/// Alibaba limits some APIs below the account's overall rate and says so with `Throttling.Api`
+/// (`x-ratelimit-user-api`); `Throttling.User` / `Throttling` is the account's limit. A per-API
+/// answer slows only that action (a budget for it is created on the first one), so one slow API
+/// does not hold back the account's other calls.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     account_qps: f64,
     global: Option<RateLimiter>,
     accounts: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    actions: Mutex<HashMap<(String, String), Arc<RateLimiter>>>,
 }
+
+/// Ceiling of a per-action budget when no account budget is configured, calls per second.
+const ACTION_CEILING_QPS: f64 = 100.0;
+
+/// The code of a per-API limit (as opposed to the account's).
+pub const PER_API_THROTTLE: &str = "Throttling.Api";
 
 impl RateLimits {
     /// Budgets of `account_qps` per account and `global_qps` overall (0 = unlimited).
@@ -114,6 +127,7 @@ impl RateLimits {
             account_qps: if positive(account_qps) { account_qps } else { 0.0 },
             global: positive(global_qps).then(|| RateLimiter::new(global_qps)),
             accounts: Mutex::default(),
+            actions: Mutex::default(),
         }
     }
 
@@ -135,9 +149,32 @@ impl RateLimits {
         )
     }
 
-    /// Waits until a call for `account` may be sent under both budgets.
-    pub async fn acquire(&self, account: &str) {
+    /// The budget of `action` in `account`, if that API has asked for one (`create`: it just did).
+    fn action(&self, account: &str, action: &str, create: bool) -> Option<Arc<RateLimiter>> {
+        let mut m = self.actions.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (account.to_owned(), action.to_owned());
+        if create {
+            let ceiling = if self.account_qps > 0.0 {
+                self.account_qps
+            } else {
+                ACTION_CEILING_QPS
+            };
+            Some(
+                m.entry(key)
+                    .or_insert_with(|| Arc::new(RateLimiter::new(ceiling)))
+                    .clone(),
+            )
+        } else {
+            m.get(&key).cloned()
+        }
+    }
+
+    /// Waits until a call of `action` for `account` may be sent under every budget.
+    pub async fn acquire(&self, account: &str, action: &str) {
         if let Some(a) = self.account(account) {
+            a.acquire().await;
+        }
+        if let Some(a) = self.action(account, action, false) {
             a.acquire().await;
         }
         if let Some(g) = &self.global {
@@ -145,31 +182,48 @@ impl RateLimits {
         }
     }
 
-    /// Feeds the outcome of a call back into the budgets of `account`.
-    pub fn observe(&self, account: &str, throttled: bool, retry_after: Option<Duration>) {
-        let limiters = self.account(account).into_iter();
-        for l in limiters {
-            if throttled {
+    /// Feeds the outcome of a call back into the budgets: `throttled` is the throttling code, if
+    /// the call was throttled.
+    pub fn observe(
+        &self,
+        account: &str,
+        action: &str,
+        throttled: Option<&str>,
+        retry_after: Option<Duration>,
+    ) {
+        if throttled == Some(PER_API_THROTTLE) {
+            if let Some(a) = self.action(account, action, true) {
+                a.on_throttled(retry_after);
+            }
+            return;
+        }
+        // The account's limit (or a success): the account and global budgets adapt; a per-action
+        // budget only wins back what its own throttling cost it.
+        if throttled.is_none()
+            && let Some(a) = self.action(account, action, false)
+        {
+            a.on_success();
+        }
+        let account_budget = self.account(account);
+        for l in account_budget.as_deref().into_iter().chain(self.global.as_ref()) {
+            if throttled.is_some() {
                 l.on_throttled(retry_after);
             } else {
                 l.on_success();
             }
         }
-        if let Some(g) = &self.global {
-            if throttled {
-                g.on_throttled(retry_after);
-            } else {
-                g.on_success();
-            }
-        }
     }
 
-    /// Forgets the budget of an account that is gone.
+    /// Forgets the budgets of an account that is gone.
     pub fn forget(&self, account: &str) {
         self.accounts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(account);
+        self.actions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(a, _), _| a != account);
     }
 }
 
@@ -210,6 +264,35 @@ mod tests {
             l.on_throttled(None);
         }
         assert!((l.rate() - 5.0).abs() < 1e-9, "never below the floor");
+    }
+
+    #[test]
+    fn a_per_api_limit_slows_only_that_action() {
+        let r = RateLimits::new(50.0, 0.0);
+        r.observe("a", "DeleteUser", Some(PER_API_THROTTLE), None);
+        r.observe("a", "DeleteUser", Some(PER_API_THROTTLE), None);
+        let slow = r.action("a", "DeleteUser", false).map(|l| l.rate());
+        assert!(slow.is_some_and(|q| (q - 24.5).abs() < 1e-9), "{slow:?}");
+        assert_eq!(
+            r.account("a").map(|l| l.rate()),
+            Some(50.0),
+            "the account keeps its rate"
+        );
+        assert!(
+            r.action("a", "DeleteGroup", false).is_none(),
+            "other actions get no budget"
+        );
+        assert!(r.action("b", "DeleteUser", false).is_none(), "nor other accounts");
+        // The account's own limit does not touch the per-action budget; successes win it back.
+        r.observe("a", "DeleteUser", Some("Throttling.User"), None);
+        assert_eq!(r.account("a").map(|l| l.rate()), Some(35.0));
+        assert_eq!(r.action("a", "DeleteUser", false).map(|l| l.rate()), slow);
+        for _ in 0..1000 {
+            r.observe("a", "DeleteUser", None, None);
+        }
+        assert_eq!(r.action("a", "DeleteUser", false).map(|l| l.rate()), Some(50.0));
+        r.forget("a");
+        assert!(r.action("a", "DeleteUser", false).is_none());
     }
 
     #[test]

@@ -368,13 +368,16 @@ impl Transport {
             attempt += 1;
             let c = creds.credentials().await?;
             let budget = creds.budget_key();
-            self.limits.acquire(budget).await;
+            // Per-API budgets are keyed by product and action (RAM and IMS share action names).
+            let api = format!("{}:{action}", product.name());
+            self.limits.acquire(budget, &api).await;
             let started = std::time::Instant::now();
             let result = self.attempt(&c, product, action, params).await;
             let throttled = result.as_ref().err().filter(|e| e.class == ErrorClass::Throttled);
             self.limits.observe(
                 budget,
-                throttled.is_some(),
+                &api,
+                throttled.map(|e| e.code.as_str()),
                 throttled.and_then(|e| e.retry_after()),
             );
             let elapsed = started.elapsed();

@@ -403,15 +403,21 @@ impl Emulator {
         }
         let label = auth::action_label(product, action);
         let limits = self.limits();
+        // A per-API limit answers `Throttling.Api` (header `x-ratelimit-user-api`), the account's
+        // limit `Throttling.User` (`x-ratelimit-user`), as alibaba-api.md §3.3 describes them.
         let throttled = {
             let now = Instant::now();
             let mut t = lock(&self.throttle);
             t.check(&account, &label, limits.qps_per_account_action, now)
-                .and_then(|()| t.check(&account, throttle::ACCOUNT_KEY, limits.qps_per_account, now))
+                .map_err(|t| (t, "Throttling.Api", "x-ratelimit-user-api"))
+                .and_then(|()| {
+                    t.check(&account, throttle::ACCOUNT_KEY, limits.qps_per_account, now)
+                        .map_err(|t| (t, "Throttling.User", "x-ratelimit-user"))
+                })
         };
-        if let Err(t) = throttled {
-            let e = faults::fault_error("Throttling.User", limits.throttle_status);
-            return fail(e, throttle_headers(&t, self.clock.now()));
+        if let Err((t, code, header)) = throttled {
+            let e = faults::fault_error(code, limits.throttle_status);
+            return fail(e, throttle_headers(&t, header, self.clock.now()));
         }
         let (latency, fault) = {
             let mut f = lock(&self.faults);
@@ -444,7 +450,12 @@ impl Emulator {
                         limit: limits.qps_per_account_action.max(limits.qps_per_account).max(1),
                         retry_after_ms: 1000,
                     };
-                    throttle_headers(&t, self.clock.now())
+                    let header = if code == "Throttling.Api" {
+                        "x-ratelimit-user-api"
+                    } else {
+                        "x-ratelimit-user"
+                    };
+                    throttle_headers(&t, header, self.clock.now())
                 } else {
                     HeaderMap::new()
                 };
@@ -468,12 +479,11 @@ impl Emulator {
     }
 }
 
-fn throttle_headers(t: &throttle::Throttled, now: jiff::Timestamp) -> HeaderMap {
+fn throttle_headers(t: &throttle::Throttled, header: &'static str, now: jiff::Timestamp) -> HeaderMap {
     let mut h = HeaderMap::new();
     let rl = throttle::ratelimit_header(t, now.as_second());
     if let Ok(v) = HeaderValue::from_str(&rl) {
-        h.insert("x-ratelimit-user-api", v.clone());
-        h.insert("x-ratelimit-user", v);
+        h.insert(header, v);
     }
     h.insert("x-acs-retry-after", HeaderValue::from(t.retry_after_ms));
     h

@@ -201,6 +201,13 @@ impl Emulator {
             .await
     }
 
+    /// `PUT /__emulator/limits` with a JSON body (`{"qpsPerAccountAction": 5}`).
+    pub async fn put_limits(&self, limits: &Value) -> Value {
+        let body = serde_json::to_vec(limits).expect("limits to JSON");
+        self.expect_json("PUT", "/__emulator/limits", Some(body), Some("application/json"))
+            .await
+    }
+
     /// `POST /__emulator/clock/advance?seconds=N`: moves the emulator clock (asynchronous
     /// deletion / pre-check / SLR tasks progress) without sleeping.
     pub async fn advance_clock(&self, secs: u64) -> Value {

@@ -106,6 +106,30 @@ impl Drop for Operator {
     }
 }
 
+/// The operator binary next to this one, built first when `cargo run --bin bench` did not build
+/// it (cargo builds only the binary it runs).
+fn operator_binary() -> Result<PathBuf, BoxErr> {
+    let me = std::env::current_exe()?;
+    let exe = me.with_file_name("account-deletion-operator");
+    if !exe.exists() {
+        eprintln!("bench: building the operator binary ...");
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
+        cargo.args(["build", "--bin", "account-deletion-operator"]);
+        if me
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "release")
+        {
+            cargo.arg("--release");
+        }
+        if !cargo.status()?.success() {
+            return Err("cargo build --bin account-deletion-operator failed".into());
+        }
+    }
+    Ok(exe)
+}
+
 /// `VmHWM` of a process in KiB (0 when unreadable).
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -153,7 +177,7 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         )
         .await?;
 
-    let exe = std::env::current_exe()?.with_file_name("account-deletion-operator");
+    let exe = operator_binary()?;
     let log = std::fs::File::create(dir.join("operator.log"))?;
     let mut op = Operator(
         Command::new(&exe)

@@ -60,6 +60,20 @@ struct Member<'a> {
     deleting_seconds: u64,
 }
 
+impl<'a> Member<'a> {
+    /// The generated RICH member with quick asynchronous steps (1 s, 1 s, 2 s).
+    fn rich(id: &'a str) -> Self {
+        Member {
+            id,
+            extra: "",
+            generate: RICH,
+            slr_seconds: 1,
+            check_seconds: 1,
+            deleting_seconds: 2,
+        }
+    }
+}
+
 fn seed(m: &Member<'_>) -> String {
     let Member {
         id,
@@ -108,7 +122,10 @@ const RICH: &str = "users: 40, accessKeysPerUser: 1, loginProfiles: true, mfaDev
 /// disturb each other's figures.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn prepare(k: &KubeCluster, ns: &str) {
+/// A fresh API server with the project's CRDs, namespace `ns` and the management key Secret.
+async fn cluster(ns: &str) -> KubeCluster {
+    let k = KubeCluster::start().await;
+    k.install_project_crds().await;
     k.create_namespace(ns).await;
     let secrets: Api<Secret> = Api::namespaced(k.client(), ns);
     let s = Secret {
@@ -123,6 +140,7 @@ async fn prepare(k: &KubeCluster, ns: &str) {
         ..Secret::default()
     };
     secrets.create(&PostParams::default(), &s).await.unwrap();
+    k
 }
 
 /// Creates `AccountDeletion` `ns/name` in mode Delete for `account` at `endpoint`, keeping user
@@ -346,23 +364,13 @@ async fn soak_with_transient_faults_on_every_api() {
     let _serial = SERIAL.lock().await;
     let ns = "soak";
     let t0 = Instant::now();
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k, ns).await;
+    let k = cluster(ns).await;
     let mut op = start_operator(&k, ns, &[]);
     let metrics = op.metrics_url().await;
 
     // Fault-free baseline of the same shape, on its own emulator.
     let base_id = "3100000000000011";
-    let member = |id| Member {
-        id,
-        extra: "",
-        generate: RICH,
-        slr_seconds: 1,
-        check_seconds: 1,
-        deleting_seconds: 2,
-    };
-    let base_emu = Emulator::start(&seed(&member(base_id)), &[]).await;
+    let base_emu = Emulator::start(&seed(&Member::rich(base_id)), &[]).await;
     let objects = base_emu.dump(base_id).await["ramObjects"].clone();
     let tb = Instant::now();
     let api = create_deletion(&k, ns, "baseline", base_id, base_emu.url()).await;
@@ -375,7 +383,7 @@ async fn soak_with_transient_faults_on_every_api() {
 
     // The same shape under faults.
     let id = "3100000000000012";
-    let emu = Emulator::start(&seed(&member(id)), &[]).await;
+    let emu = Emulator::start(&seed(&Member::rich(id)), &[]).await;
     let faults = json!({
         "errors": { "Throttling.User": 0.1, "InternalError": 0.05, "ServiceUnavailable": 0.05 },
         "dropRate": 0.02, "latencyMs": 5, "seed": 7,
@@ -465,18 +473,13 @@ async fn crash_restart_at_random_points_converges_without_repeating_async_deleti
     use rand::{Rng as _, SeedableRng as _};
     let ns = "crash";
     let t0 = Instant::now();
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k, ns).await;
+    let k = cluster(ns).await;
     let id = "3100000000000021";
     let emu = Emulator::start(
         &seed(&Member {
-            id,
-            extra: "",
-            generate: RICH,
             slr_seconds: 20,
-            check_seconds: 1,
             deleting_seconds: 20,
+            ..Member::rich(id)
         }),
         &[],
     )
@@ -676,19 +679,9 @@ async fn api_server_and_etcd_restarts_mid_purge_then_watches_still_work() {
     let _serial = SERIAL.lock().await;
     let ns = "kube";
     let t0 = Instant::now();
-    let mut k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k, ns).await;
+    let mut k = cluster(ns).await;
     let id = "3100000000000031";
-    let member = |id| Member {
-        id,
-        extra: "",
-        generate: RICH,
-        slr_seconds: 1,
-        check_seconds: 1,
-        deleting_seconds: 2,
-    };
-    let emu = Emulator::start(&seed(&member(id)), &[]).await;
+    let emu = Emulator::start(&seed(&Member::rich(id)), &[]).await;
     let extra = [("ADO_ACCOUNT_QPS", "20")];
     let mut op = start_operator(&k, ns, &extra);
     let api = create_deletion(&k, ns, "kube", id, emu.url()).await;
@@ -717,7 +710,7 @@ async fn api_server_and_etcd_restarts_mid_purge_then_watches_still_work() {
     let emu2 = Emulator::start(
         &seed(&Member {
             generate: "users: 2",
-            ..member(id2)
+            ..Member::rich(id2)
         }),
         &[],
     )
@@ -750,21 +743,8 @@ enum Outage {
 async fn outage_scenario(kind: Outage, account: &str) {
     let ns = "outage";
     let t0 = Instant::now();
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k, ns).await;
-    let mut emu = Emulator::start(
-        &seed(&Member {
-            id: account,
-            extra: "",
-            generate: RICH,
-            slr_seconds: 1,
-            check_seconds: 1,
-            deleting_seconds: 2,
-        }),
-        &[],
-    )
-    .await;
+    let k = cluster(ns).await;
+    let mut emu = Emulator::start(&seed(&Member::rich(account)), &[]).await;
     let extra = [("ADO_ACCOUNT_QPS", "20")];
     let mut op = start_operator(&k, ns, &extra);
     let metrics = op.metrics_url().await;
@@ -859,18 +839,12 @@ async fn sts_session_expiring_mid_purge_is_refreshed_without_a_failed_step() {
     let _serial = SERIAL.lock().await;
     let ns = "sts";
     let t0 = Instant::now();
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k, ns).await;
+    let k = cluster(ns).await;
     let id = "3100000000000051";
     let emu = Emulator::start(
         &seed(&Member {
-            id,
             extra: "    accessRole: { name: ResourceDirectoryAccountAccessRole, present: true, maxSessionDuration: 900 }",
-            generate: RICH,
-            slr_seconds: 1,
-            check_seconds: 1,
-            deleting_seconds: 2,
+            ..Member::rich(id)
         }),
         &[],
     )

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
-APISERVER="${KUBE_APISERVER_BIN:-$CACHE/kube-apiserver-v1.20.2-r2}"
+APISERVER="${KUBE_APISERVER_BIN:-$CACHE/kubernetes-v1.20.2-r3/kube-apiserver}"
 ETCD="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
 [[ -x "$APISERVER" ]] || { echo "kube-up: no kube-apiserver at $APISERVER (run scripts/setup.sh)" >&2; exit 1; }
 [[ -x "$ETCD" ]] || { echo "kube-up: no etcd at $ETCD (apt-get install etcd-server)" >&2; exit 1; }

@@ -3,8 +3,9 @@
 #   1. apt packages (etcd, Go and friends for the kube-apiserver build, promtool, lua, yamllint, ...)
 #   2. a Python venv with the official Alibaba Cloud SDKs, pytest, PyYAML and helm-python-sdk:
 #      ${ADO_CACHE}/venv, rebuilt whenever tests/conformance/requirements.txt changes
-#   3. kube-apiserver v1.20.2 built from Debian's source package (scripts/build-kube-apiserver.sh),
-#      cached as ${ADO_CACHE}/kube-apiserver-v1.20.2-r2
+#   3. Kubernetes v1.20.2 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, pause)
+#      built from Debian's source package (scripts/build-kubernetes.sh), cached in
+#      ${ADO_CACHE}/kubernetes-v1.20.2-r3
 # ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian and PyPI only.
 # Prints timings per step; on success the last lines are `export` statements for the caller.
 set -euo pipefail
@@ -22,7 +23,8 @@ end() { TIMINGS+=("$(printf '%-26s %4ss  %s' "$1" "$(( $(date +%s) - step_start 
 
 # ---------------------------------------------------------------- 1. apt packages
 APT_PACKAGES=(etcd-server golang-go rsync make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev openssl jq
-              lua5.4 yamllint prometheus curl ca-certificates python3-venv)
+              lua5.4 yamllint prometheus curl ca-certificates python3-venv
+              containerd runc buildah musl-tools)
 begin "apt packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -82,15 +84,16 @@ EOF
     end "python venv" "created ($req_hash)"
 fi
 
-# ---------------------------------------------------------------- 3. kube-apiserver
-begin "kube-apiserver v1.20.2"
-if [[ -x "$ADO_CACHE/kube-apiserver-v1.20.2-r2" ]]; then
-    KUBE_APISERVER_BIN="$ADO_CACHE/kube-apiserver-v1.20.2-r2"
-    end "kube-apiserver v1.20.2" "cached"
+# ---------------------------------------------------------------- 3. Kubernetes binaries
+begin "kubernetes v1.20.2"
+KUBE_BIN_DIR="$ADO_CACHE/kubernetes-v1.20.2-r3"
+if [[ -x "$KUBE_BIN_DIR/kubelet" && -x "$KUBE_BIN_DIR/kube-apiserver" && -x "$KUBE_BIN_DIR/pause" ]]; then
+    end "kubernetes v1.20.2" "cached"
 else
-    KUBE_APISERVER_BIN=$(bash "$ROOT/scripts/build-kube-apiserver.sh" | tail -n1)
-    end "kube-apiserver v1.20.2" "built"
+    KUBE_BIN_DIR=$(bash "$ROOT/scripts/build-kubernetes.sh" | tail -n1)
+    end "kubernetes v1.20.2" "built"
 fi
+KUBE_APISERVER_BIN="$KUBE_BIN_DIR/kube-apiserver"
 [[ -x "$KUBE_APISERVER_BIN" ]] || die "kube-apiserver binary missing"
 
 log "summary:"
@@ -99,3 +102,4 @@ echo "export ADO_CACHE='$ADO_CACHE'"
 echo "export ADO_VENV='$VENV'"
 echo "export ETCD_BIN='$ETCD_BIN'"
 echo "export KUBE_APISERVER_BIN='$KUBE_APISERVER_BIN'"
+echo "export KUBE_BIN_DIR='$KUBE_BIN_DIR'"

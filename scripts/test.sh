@@ -70,9 +70,10 @@ else
     # Same exports, from what is already on the machine.
     export ADO_VENV="${ADO_VENV:-$ADO_CACHE/venv}"
     export ETCD_BIN="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
-    export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kube-apiserver-v1.20.2-r2}"
+    export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kubernetes-v1.20.2-r3/kube-apiserver}"
+    export KUBE_BIN_DIR="${KUBE_BIN_DIR:-$ADO_CACHE/kubernetes-v1.20.2-r3}"
 fi
-export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN
+export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN KUBE_BIN_DIR
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export ADO_BIN_DIR="$TARGET_DIR/debug"
 

@@ -831,7 +831,7 @@ async fn default_install_serves_the_crd_and_uninstall_keeps_it() {
 
 /// Whether this API server turns an empty string in custom-resource JSON into null and then
 /// rejects it ("Invalid value: \"null\": ... must be of type string"). The v1.20.2 build of
-/// scripts/build-kube-apiserver.sh does, for a CRD schema `default: ""` and for a CR field `""`
+/// scripts/build-kubernetes.sh does, for a CRD schema `default: ""` and for a CR field `""`
 /// alike (upstream accepts both). Probed with a throw-away CRD, so the chart tests work around
 /// only that, loudly, and use the real files as soon as the server is fixed.
 async fn apiserver_turns_empty_strings_into_null(k: &KubeCluster) -> bool {
@@ -863,7 +863,7 @@ async fn apiserver_turns_empty_strings_into_null(k: &KubeCluster) -> bool {
                 "WARNING: this kube-apiserver rejects empty strings in custom resources as null \
                  ({}); upstream v1.20.2 accepts them. Installing the CRD without its `default: \"\"` \
                  lines and tolerating the operator's rejected status writes. Fix the server build \
-                 (scripts/build-kube-apiserver.sh) and this workaround turns itself off.",
+                 (scripts/build-kubernetes.sh) and this workaround turns itself off.",
                 s.message
             );
             true

@@ -68,7 +68,7 @@ fn apiserver_bin() -> PathBuf {
             },
             PathBuf::from,
         );
-    cache.join("kube-apiserver-v1.20.2-r2")
+    cache.join("kubernetes-v1.20.2-r3/kube-apiserver")
 }
 
 fn openssl(args: &[&str]) {

@@ -85,7 +85,7 @@ current-context: c
 KC
 say "running the operator as the chart's ServiceAccount (logs: $WORK/operator.log)"
 KUBECONFIG="$WORK/operator.kubeconfig" "$BIN/account-deletion-operator" run --namespaces demo \
-    --metrics-addr 127.0.0.1:0 --poll-seconds 1 --log-format text >"$WORK/operator.log" 2>&1 &
+    --metrics-addr 127.0.0.1:0 --poll-seconds 1 --log-format text --allowed-endpoints "$EMU" >"$WORK/operator.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do
     METRICS=$(grep -oE 'metrics listening on http://[0-9.]+:[0-9]+' "$WORK/operator.log" | grep -oE 'http://.*' || true)

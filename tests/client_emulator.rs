@@ -157,7 +157,7 @@ async fn assume_role_and_list_every_kind_with_one_item_pages() {
             "AliyunServiceRoleForECS",
             DEFAULT_ACCESS_ROLE,
         ] {
-            assert!(roles.iter().any(|x| x == r), "{r} missing from {roles:?}");
+            assert!(roles.iter().any(|x| x.name == r), "{r} missing from {roles:?}");
         }
         assert_eq!(m.list_policies_for_role("app-role").await.unwrap().len(), 2);
         let policies = m.list_custom_policies().await.unwrap();
@@ -283,7 +283,7 @@ async fn empty_member(signature: SignatureVersion, params: ParamPlacement) {
             .await
             .unwrap()
             .iter()
-            .any(|r| r == DEFAULT_ACCESS_ROLE)
+            .any(|r| r.name == DEFAULT_ACCESS_ROLE)
     );
 }
 

@@ -365,12 +365,14 @@ async fn soak_with_transient_faults_on_every_api() {
     let ns = "soak";
     let t0 = Instant::now();
     let k = cluster(ns).await;
-    let mut op = start_operator(&k, ns, &[]);
-    let metrics = op.metrics_url().await;
-
-    // Fault-free baseline of the same shape, on its own emulator.
+    // Fault-free baseline of the same shape, on its own emulator; both emulators start before the
+    // operator, which may only use the endpoints it was given.
     let base_id = "3100000000000011";
     let base_emu = Emulator::start(&seed(&Member::rich(base_id)), &[]).await;
+    let id = "3100000000000012";
+    let emu = Emulator::start(&seed(&Member::rich(id)), &[]).await;
+    let mut op = start_operator(&k, ns, &[]);
+    let metrics = op.metrics_url().await;
     let objects = base_emu.dump(base_id).await["ramObjects"].clone();
     let tb = Instant::now();
     let api = create_deletion(&k, ns, "baseline", base_id, base_emu.url()).await;
@@ -382,8 +384,6 @@ async fn soak_with_transient_faults_on_every_api() {
     drop(base_emu);
 
     // The same shape under faults.
-    let id = "3100000000000012";
-    let emu = Emulator::start(&seed(&Member::rich(id)), &[]).await;
     let faults = json!({
         "errors": { "Throttling.User": 0.1, "InternalError": 0.05, "ServiceUnavailable": 0.05 },
         "dropRate": 0.02, "latencyMs": 5, "seed": 7,
@@ -682,6 +682,17 @@ async fn api_server_and_etcd_restarts_mid_purge_then_watches_still_work() {
     let mut k = cluster(ns).await;
     let id = "3100000000000031";
     let emu = Emulator::start(&seed(&Member::rich(id)), &[]).await;
+    // For the object created after the restarts (started now: the operator only uses endpoints it
+    // knows at start).
+    let id2 = "3100000000000032";
+    let emu2 = Emulator::start(
+        &seed(&Member {
+            generate: "users: 2",
+            ..Member::rich(id2)
+        }),
+        &[],
+    )
+    .await;
     let extra = [("ADO_ACCOUNT_QPS", "20")];
     let mut op = start_operator(&k, ns, &extra);
     let api = create_deletion(&k, ns, "kube", id, emu.url()).await;
@@ -706,15 +717,6 @@ async fn api_server_and_etcd_restarts_mid_purge_then_watches_still_work() {
 
     // The watch is back: an object created after the restarts is picked up at once (the periodic
     // resync is 10 minutes away).
-    let id2 = "3100000000000032";
-    let emu2 = Emulator::start(
-        &seed(&Member {
-            generate: "users: 2",
-            ..Member::rich(id2)
-        }),
-        &[],
-    )
-    .await;
     let t2 = Instant::now();
     let api2 = create_deletion(&k, ns, "after-restart", id2, emu2.url()).await;
     wait_phase(&api2, "after-restart", "Deleted", 60).await;

@@ -264,6 +264,7 @@ fn assert_hardened_deployment(r: &Rendered, what: &str) {
         "ADO_NAMESPACES",
         "ADO_SELECTOR",
         "ADO_PROTECTED_ACCOUNT_IDS",
+        "ADO_ALLOWED_ENDPOINTS",
         "ADO_METRICS_ADDR",
         "ADO_LOG_FORMAT",
         "ADO_LOG_LEVEL",
@@ -454,6 +455,10 @@ fn namespaced_values_give_one_role_per_namespace_and_no_cluster_role() {
     assert_eq!(
         env_value(c, "ADO_PROTECTED_ACCOUNT_IDS").as_deref(),
         Some("1000000000000001,1000000000000002")
+    );
+    assert_eq!(
+        env_value(c, "ADO_ALLOWED_ENDPOINTS").as_deref(),
+        Some("https://ram-vpc.cn-hangzhou.aliyuncs.com,https://sts-vpc.cn-hangzhou.aliyuncs.com")
     );
     assert_eq!(env_value(c, "ADO_LOG_FORMAT").as_deref(), Some("text"));
     assert_eq!(env_value(c, "ADO_ACCOUNT_QPS").as_deref(), Some("5.5"));

@@ -66,10 +66,12 @@ fn rich() -> Inventory {
     inv.roles = vec![
         Role {
             name: "ResourceDirectoryAccountAccessRole".into(),
+            id: None,
             policies: vec![pol("AdministratorAccess", PolicyType::System)],
         },
         Role {
             name: "app-role".into(),
+            id: None,
             policies: vec![
                 pol("AdministratorAccess", PolicyType::System),
                 pol("role-policy", PolicyType::Custom),
@@ -78,6 +80,7 @@ fn rich() -> Inventory {
     ];
     inv.service_linked_roles = vec![ServiceLinkedRole {
         name: "AliyunServiceRoleForECS".into(),
+        id: None,
     }];
     inv.custom_policies = ["app-policy", "bg-policy", "ops-policy", "role-policy", "unused"]
         .into_iter()
@@ -444,6 +447,7 @@ fn hash_is_stable_and_changes_with_any_new_object() {
     let mut inv = rich();
     inv.service_linked_roles.push(ServiceLinkedRole {
         name: "AliyunServiceRoleForHDR".into(),
+        id: None,
     });
     assert_ne!(build(&inv, &opts).unwrap().hash, a.hash);
 
@@ -466,6 +470,7 @@ fn empty_account_gives_empty_plan() {
     inv.kinds = Kind::ALL.to_vec();
     inv.roles.push(Role {
         name: "ResourceDirectoryAccountAccessRole".into(),
+        id: None,
         policies: vec![pol("AdministratorAccess", PolicyType::System)],
     });
     inv.default_domain = Some(DefaultDomain {

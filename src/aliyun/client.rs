@@ -165,6 +165,31 @@ impl AliyunClient {
         Ok(g.entry(key).or_insert(c).clone())
     }
 
+    /// Who an assumed-role client really is: the `AssumedRoleUser` of its session (assumed now if
+    /// none is cached), or `GetCallerIdentity` when the AssumeRole answer did not say. `None` for
+    /// static credentials.
+    ///
+    /// # Errors
+    /// The AssumeRole or GetCallerIdentity failure.
+    pub async fn session_identity(&self) -> Result<Option<super::sts::AssumedRoleUser>, AliyunError> {
+        let CredentialProvider::AssumeRole(p) = &self.creds else {
+            return Ok(None);
+        };
+        self.creds.credentials().await?;
+        if let Some(id) = p.identity() {
+            return Ok(Some(id));
+        }
+        let me = self.sts().get_caller_identity().await?;
+        let Some(role_id) = me.role_id.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let session = me.principal_id.split_once(':').map_or("", |(_, s)| s);
+        Ok(Some(super::sts::AssumedRoleUser {
+            arn: me.arn,
+            assumed_role_id: format!("{role_id}:{session}"),
+        }))
+    }
+
     /// Drops the cached member client of `account_id` (after the account was deleted).
     pub fn forget_member(&self, account_id: &str) {
         self.members

@@ -186,6 +186,8 @@ pub struct AssumedCredentials {
     pub credentials: Credentials,
     /// Time left until `Expiration`, computed against the caller's clock at the call.
     pub lifetime: Duration,
+    /// Who the session is (`AssumedRoleUser`), when the answer said.
+    pub identity: Option<super::sts::AssumedRoleUser>,
 }
 
 impl fmt::Debug for AssumedCredentials {
@@ -193,6 +195,7 @@ impl fmt::Debug for AssumedCredentials {
         f.debug_struct("AssumedCredentials")
             .field("credentials", &self.credentials)
             .field("lifetime", &self.lifetime)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -205,6 +208,8 @@ pub struct AssumeRoleProvider {
     session_name: String,
     duration_seconds: std::sync::atomic::AtomicU32,
     cache: tokio::sync::RwLock<Option<Session>>,
+    /// The identity of the last session (the role does not change between refreshes).
+    identity: std::sync::Mutex<Option<super::sts::AssumedRoleUser>>,
     refresh_lock: tokio::sync::Mutex<()>,
     refreshes: AtomicU64,
 }
@@ -237,6 +242,7 @@ impl AssumeRoleProvider {
             session_name: session_name.into(),
             duration_seconds: std::sync::atomic::AtomicU32::new(duration_seconds),
             cache: tokio::sync::RwLock::new(None),
+            identity: std::sync::Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
         }
@@ -246,6 +252,16 @@ impl AssumeRoleProvider {
     #[must_use]
     pub fn role_arn(&self) -> &str {
         &self.role_arn
+    }
+
+    /// `AssumedRoleUser` of the last session: which role the session really is, whatever spelling
+    /// of the role name the ARN used (the service matches role names case-insensitively).
+    #[must_use]
+    pub fn identity(&self) -> Option<super::sts::AssumedRoleUser> {
+        self.identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// How many AssumeRole calls succeeded so far (for tests and metrics).
@@ -294,6 +310,12 @@ impl AssumeRoleProvider {
                     expires_at: Instant::now() + a.lifetime,
                 };
                 *self.cache.write().await = Some(session);
+                if let Some(id) = a.identity {
+                    *self
+                        .identity
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
+                }
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 Ok(a.credentials)
             }
@@ -357,6 +379,7 @@ mod tests {
         let a = AssumedCredentials {
             credentials: c,
             lifetime: Duration::from_secs(1),
+            identity: None,
         };
         assert!(!format!("{a:?}").contains("very-secret-value"));
     }

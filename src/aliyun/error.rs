@@ -228,6 +228,14 @@ impl AliyunError {
         e
     }
 
+    /// Prefixes the message with the endpoint that could not be reached (a base URL: no query,
+    /// so no signature).
+    #[must_use]
+    pub fn reaching(mut self, endpoint: &str) -> AliyunError {
+        self.message = format!("cannot reach {endpoint}: {}", self.message);
+        self
+    }
+
     /// Parses an error answer. A body that is not the §3.1 JSON (a proxy's HTML page) gives the
     /// code `HttpStatus.<status>`.
     #[must_use]

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod egress;
 pub mod error;
 pub mod ims;
 pub mod pagination;

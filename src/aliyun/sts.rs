@@ -46,6 +46,35 @@ pub struct AssumedRoleUser {
     pub assumed_role_id: String,
 }
 
+impl AssumedRoleUser {
+    /// The role id (`AssumedRoleId` up to its first `:`), `None` when the answer had none.
+    #[must_use]
+    pub fn role_id(&self) -> Option<&str> {
+        let id = self.assumed_role_id.split(':').next().unwrap_or_default().trim();
+        (!id.is_empty()).then_some(id)
+    }
+
+    /// The account and role name in the ARN (`acs:ram::<account>:role/<role>/<session>`, also the
+    /// `assumed-role/` form of GetCallerIdentity).
+    #[must_use]
+    pub fn account_and_role(&self) -> Option<(&str, &str)> {
+        arn_account_and_role(&self.arn)
+    }
+}
+
+/// `acs:ram::<account>:role/<role>[/<session>]` or `...:assumed-role/<role>/<session>` → the
+/// account id and the role name as the service spelled them.
+#[must_use]
+pub fn arn_account_and_role(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("acs:ram::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let role_path = resource
+        .strip_prefix("role/")
+        .or_else(|| resource.strip_prefix("assumed-role/"))?;
+    let role = role_path.split('/').next()?;
+    (!account.is_empty() && !role.is_empty()).then_some((account, role))
+}
+
 /// `AssumeRole` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -140,9 +169,11 @@ pub async fn assume_role_with(
         e.request_id = Some(r.request_id);
         return Err(e);
     }
+    let identity = Some(r.assumed_role_user).filter(|u| u.role_id().is_some());
     Ok(AssumedCredentials {
         lifetime: lifetime_of(&c.expiration, duration_seconds),
         credentials: Credentials::new(c.access_key_id, c.access_key_secret).with_token(c.security_token),
+        identity,
     })
 }
 
@@ -183,6 +214,25 @@ impl Sts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assumed_role_identity_is_parsed() {
+        let u = AssumedRoleUser {
+            arn: "acs:ram::1234567890123456:role/resourcedirectoryaccountaccessrole/ado".into(),
+            assumed_role_id: "300000000000000001:ado".into(),
+        };
+        assert_eq!(u.role_id(), Some("300000000000000001"));
+        assert_eq!(
+            u.account_and_role(),
+            Some(("1234567890123456", "resourcedirectoryaccountaccessrole"))
+        );
+        assert_eq!(
+            arn_account_and_role("acs:ram::1:assumed-role/Admin/s"),
+            Some(("1", "Admin"))
+        );
+        assert_eq!(arn_account_and_role("acs:ram::1:user/alice"), None);
+        assert_eq!(AssumedRoleUser::default().role_id(), None);
+    }
 
     #[test]
     fn session_names_are_made_valid() {

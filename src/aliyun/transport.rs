@@ -282,10 +282,22 @@ impl Transport {
     /// # Errors
     /// `Transport.Build` when the TLS stack cannot be set up (no rustls crypto provider installed).
     pub fn new(config: ClientConfig) -> Result<Transport, AliyunError> {
+        use super::product::Product as Pr;
+        for p in [Pr::Ram, Pr::Ims, Pr::ResourceManager, Pr::Sts] {
+            super::egress::check_host(config.endpoints.url(p)).map_err(|m| {
+                let mut e = AliyunError::local("Transport.Refused", format!("{} endpoint: {m}", p.name()));
+                e.class = ErrorClass::InvalidInput;
+                e
+            })?;
+        }
+        // Signed requests never follow redirects, and a name that resolves to a metadata address
+        // is refused (src/aliyun/egress.rs).
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(super::egress::GuardedResolver));
         if all_loopback(&config) {
             // The emulator: never route loopback traffic through an environment proxy.
             builder = builder.no_proxy();
@@ -452,14 +464,19 @@ impl Transport {
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
+        // Transport errors name the endpoint (scheme, host, port: never the signed query).
+        let endpoint = self.config.endpoints.url(product);
         let resp = rb
             .body(req.body)
             .send()
             .await
-            .map_err(AliyunError::from_transport)?;
+            .map_err(|e| AliyunError::from_transport(e).reaching(endpoint))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(AliyunError::from_transport)?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| AliyunError::from_transport(e).reaching(endpoint))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body).map_err(|e| {
                 AliyunError::local(

@@ -235,10 +235,11 @@ async fn plan(args: &PlanArgs) -> Result<String, String> {
     } else {
         args.kinds.iter().copied().collect()
     };
-    let opts = PlanOptions {
+    let mut opts = PlanOptions {
         kinds: kinds.clone(),
         retain: retain_spec(&args.retain),
         access_role: args.access_role_name.clone(),
+        access_role_id: None,
     };
     // Validate the patterns before any call.
     opts.retain
@@ -256,6 +257,11 @@ async fn plan(args: &PlanArgs) -> Result<String, String> {
                 role_arn(account, &args.access_role_name)
             )
         })?;
+    // The role the session really is stays out of the plan, whatever its name's spelling.
+    opts.access_role_id = crate::plan::PlanApi::session_role(&member)
+        .await
+        .map_err(|e| format!("GetCallerIdentity in account {account} failed: {e}"))?
+        .map(|s| s.role_id);
     let inv = crate::plan::discover(&member, &kinds, account)
         .await
         .map_err(|e| format!("inventory of account {account} failed: {e}"))?;

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::aliyun::egress::AllowedEndpoints;
 use crate::controller::pass::PassOptions;
 use crate::controller::runtime::RunOptions;
+use crate::controller::validate::Guards;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
 
@@ -32,6 +34,11 @@ pub struct RunArgs {
     /// Comma-separated account ids that are never touched.
     #[arg(long, env = "ADO_PROTECTED_ACCOUNT_IDS", value_delimiter = ',')]
     pub protected_account_ids: Vec<String>,
+    /// Comma-separated base URLs (`scheme://host[:port]`) that `spec.endpoint` and
+    /// `spec.endpoints.*` may name; empty = only the public Alibaba Cloud endpoints. Link-local and
+    /// metadata addresses are refused even when listed.
+    #[arg(long, env = "ADO_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    pub allowed_endpoints: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "ADO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -154,6 +161,17 @@ pub async fn run(args: RunArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let allowed_endpoints = match AllowedEndpoints::parse(&args.allowed_endpoints) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if !allowed_endpoints.entries().is_empty() {
+        tracing::info!(allowed = %allowed_endpoints.entries().join(","), "endpoint overrides allowed");
+    }
     let opts = RunOptions {
         namespaces: args
             .namespaces
@@ -162,12 +180,15 @@ pub async fn run(args: RunArgs) -> std::process::ExitCode {
             .filter(|s| !s.is_empty())
             .collect(),
         selector: args.selector.clone().filter(|s| !s.is_empty()),
-        protected: args
-            .protected_account_ids
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<BTreeSet<_>>(),
+        guards: Guards {
+            protected: args
+                .protected_account_ids
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<BTreeSet<_>>(),
+            allowed_endpoints,
+        },
         pass: PassOptions {
             poll: Duration::from_secs(args.poll_seconds.max(1)),
             resync: Duration::from_secs(args.resync_seconds.max(10)),

@@ -13,7 +13,7 @@ use crate::crd::{
     DeletionResult, Mode, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
 };
 use crate::plan::execute::{AuditEntry, ExecOptions};
-use crate::plan::{CallError, Kind, Plan};
+use crate::plan::{CallError, Kind, Plan, PlanApi};
 
 use super::conditions::{self, Truth};
 use super::directory::{CheckResult, DeletionStatusInfo, Directory, is_no_task};
@@ -409,6 +409,46 @@ async fn drive<D: Directory, S: StatusSink>(
         Ok(m) => m,
         Err(e) => return Err(p.call_failed("AssumeRole", &e, "AccessRoleUnavailable")),
     };
+    // Which role the session really is: that role is never planned for change, whatever
+    // spec.accessRoleName says, and the session must be in the account we were asked to empty.
+    let session = match member.session_role().await {
+        Ok(s) => s,
+        Err(e) => return Err(p.call_failed("GetCallerIdentity", &e, "AccessRoleUnavailable")),
+    };
+    let mut plan_options = v.plan_options.clone();
+    match &session {
+        Some(s) if s.account_id != id => {
+            return Err(p.blocked(
+                Block::new(
+                    "WrongAccount",
+                    format!(
+                        "AssumeRole into account {id} returned a session in account {} (role {}); nothing is touched. \
+                         Check spec.accessRoleName and the endpoints",
+                        s.account_id, s.role_name
+                    ),
+                ),
+                "AssumeRole",
+            ));
+        }
+        Some(s) => plan_options.access_role_id = Some(s.role_id.clone()),
+        None if v.mode != Mode::Plan
+            && (plan_options.kinds.contains(&Kind::Roles)
+                || plan_options.kinds.contains(&Kind::ServiceLinkedRoles)) =>
+        {
+            return Err(p.blocked(
+                Block::new(
+                    "AccessRoleUnidentified",
+                    format!(
+                        "the STS session in account {id} did not say which role it is (no AssumedRoleUser, no \
+                         GetCallerIdentity RoleId), so the operator cannot protect its own access role; nothing is \
+                         touched. Leave roles and serviceLinkedRoles out of spec.ram.kinds, or report this"
+                    ),
+                ),
+                "AssumeRole",
+            ));
+        }
+        None => {}
+    }
     // Discovery fans out as wide as execution does (the rate budget paces both). After the service
     // refused a delete because a policy is still attached, read attachments per principal: that
     // path does not depend on `AttachmentCount`.
@@ -420,7 +460,7 @@ async fn drive<D: Directory, S: StatusSink>(
     };
     let inv = match crate::plan::inventory::discover_with(
         member.as_ref(),
-        &v.plan_options.kinds,
+        &plan_options.kinds,
         id,
         p.opts.concurrency,
         attachments,
@@ -430,7 +470,7 @@ async fn drive<D: Directory, S: StatusSink>(
         Ok(i) => i,
         Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
     };
-    let plan = match crate::plan::build(&inv, &v.plan_options) {
+    let plan = match crate::plan::build(&inv, &plan_options) {
         Ok(plan) => plan,
         Err(e) => return Err(p.blocked(Block::new("InvalidRetainPattern", e.to_string()), "Plan")),
     };

@@ -1,7 +1,7 @@
 //! Kubernetes plumbing around [`super::pass`]: the watch, Secret loading, status patches, Events,
 //! metrics, readiness and graceful shutdown.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,8 @@ pub struct RunOptions {
     pub namespaces: Vec<String>,
     /// Label selector, to split a fleet across several releases.
     pub selector: Option<String>,
-    /// Account ids never touched.
-    pub protected: BTreeSet<String>,
+    /// Accounts never touched and the only endpoints a spec may name.
+    pub guards: validate::Guards,
     /// Pass tunables.
     pub pass: PassOptions,
     /// Objects reconciled at once.
@@ -281,7 +281,7 @@ async fn reconcile<C: Connector>(
     let _enter = span.enter();
     drop(_enter);
 
-    let outcome: PassOutcome = match validate::validate(&obj, &ctx.opts.protected) {
+    let outcome: PassOutcome = match validate::validate(&obj, &ctx.opts.guards) {
         Err(block) => pass::blocked_outcome(&obj, block, &ctx.opts.pass, now),
         Ok(v) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);

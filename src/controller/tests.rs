@@ -175,7 +175,7 @@ fn tick() -> jiff::Timestamp {
 static TICKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 async fn step(dir: &FakeDir, o: &mut AccountDeletion) -> PassOutcome {
-    let v = validate(o, &BTreeSet::new()).expect("valid spec");
+    let v = validate(o, &super::validate::Guards::default()).expect("valid spec");
     let out = pass::run(dir, o, &v, &PassOptions::default(), &NoSink, tick()).await;
     o.status = Some(out.status.clone());
     out
@@ -485,4 +485,96 @@ async fn odd_names_unicode_display_names_and_a_plan_of_tens_of_thousands_of_acti
     let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
     assert!(out.status.deleted.get("users").copied().unwrap_or(0) >= 4000);
     assert!(dir.member.state.lock().unwrap().users.is_empty());
+}
+
+#[tokio::test]
+async fn the_access_role_survives_whatever_spelling_the_spec_uses() {
+    for spelling in [
+        "resourcedirectoryaccountaccessrole",
+        "RESOURCEDIRECTORYACCOUNTACCESSROLE",
+    ] {
+        let dir = FakeDir::new();
+        let mut o = obj(Mode::PurgeRam);
+        o.spec.access_role_name = spelling.into();
+        let out = drive(&dir, &mut o, &[Phase::RamEmpty, Phase::Blocked]).await;
+        assert_eq!(out.status.phase, Some(Phase::RamEmpty), "{:#?}", out.status);
+        let st = dir.member.state.lock().unwrap();
+        assert!(
+            st.roles.contains_key("ResourceDirectoryAccountAccessRole"),
+            "{spelling}: the access role was deleted"
+        );
+        assert!(
+            st.is_empty_except_access_role(),
+            "{spelling}: {:?}",
+            st.roles.keys()
+        );
+        assert!(
+            out.status
+                .retained
+                .iter()
+                .any(|r| r == "roles/ResourceDirectoryAccountAccessRole"),
+            "{spelling}: {:?}",
+            out.status.retained
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_role_the_session_really_is_is_kept_even_under_another_name() {
+    // The spec names the default role, but the session is app-role (say, a role chained through a
+    // proxy): app-role is the operator's lifeline and must survive.
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    state.session_role = Some("app-role".into());
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::PurgeRam);
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty, Phase::Blocked]).await;
+    assert_eq!(out.status.phase, Some(Phase::RamEmpty), "{:#?}", out.status);
+    let st = dir.member.state.lock().unwrap();
+    assert!(st.roles.contains_key("app-role"), "{:?}", st.roles.keys());
+    assert!(
+        out.status.retained.iter().any(|r| r == "roles/app-role"),
+        "{:?}",
+        out.status.retained
+    );
+}
+
+#[tokio::test]
+async fn a_session_in_another_account_touches_nothing() {
+    let mut state = FakeState::rich("6543210987654321");
+    state.slr_in_use.clear();
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::Delete);
+    let out = step(&dir, &mut o).await;
+    assert_eq!(out.status.phase, Some(Phase::Blocked));
+    assert_eq!(out.reason.as_deref(), Some("WrongAccount"), "{:#?}", out.status);
+    assert!(
+        out.status
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("6543210987654321")
+    );
+    assert_eq!(dir.mutating(), 0);
+}
+
+#[tokio::test]
+async fn an_unidentified_session_blocks_role_changes() {
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    state.session_role = None;
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::PurgeRam);
+    let out = step(&dir, &mut o).await;
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("AccessRoleUnidentified"),
+        "{:#?}",
+        out.status
+    );
+    assert_eq!(dir.mutating(), 0);
+    // Without roles in the selection the purge may go on.
+    o.spec.ram.kinds = Some(vec![crate::plan::Kind::Users, crate::plan::Kind::Groups]);
+    let out = step(&dir, &mut o).await;
+    assert_ne!(out.reason.as_deref(), Some("AccessRoleUnidentified"));
 }

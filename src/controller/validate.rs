@@ -3,8 +3,19 @@
 
 use std::collections::BTreeSet;
 
+use crate::aliyun::egress::{AllowedEndpoints, EndpointRefusal};
 use crate::crd::{AccountDeletion, Mode};
 use crate::plan::{Kind, PlanOptions};
+
+/// What the operator's own configuration decides, whatever an `AccountDeletion` asks: accounts
+/// never touched and the only base URLs a spec may send signed requests to.
+#[derive(Debug, Clone, Default)]
+pub struct Guards {
+    /// `--protected-account-ids`.
+    pub protected: BTreeSet<String>,
+    /// `--allowed-endpoints`.
+    pub allowed_endpoints: AllowedEndpoints,
+}
 
 /// Why the operator will not act, in words for `status`, Events and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +48,13 @@ pub struct Validated {
     pub mode: Mode,
 }
 
-/// Checks the spec against itself, the recorded status and the operator's protected accounts.
+/// Checks the spec against itself, the recorded status and the operator's own guards (protected
+/// accounts, allowed endpoints). Runs before any connection is made.
 ///
 /// # Errors
 /// The first problem found, as a [`Block`] naming the field.
-pub fn validate(obj: &AccountDeletion, protected: &BTreeSet<String>) -> Result<Validated, Block> {
+pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Block> {
+    let protected = &guards.protected;
     let spec = &obj.spec;
     if spec.account_id.len() != 16 || !spec.account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Block::new(
@@ -123,6 +136,7 @@ pub fn validate(obj: &AccountDeletion, protected: &BTreeSet<String>) -> Result<V
         kinds,
         retain: spec.ram.retain.clone(),
         access_role: spec.access_role_name.clone(),
+        access_role_id: None,
     };
     if let Err(e) = plan_options.retain.compile(&plan_options.access_role) {
         return Err(Block::new("InvalidRetainPattern", e.to_string()));
@@ -147,11 +161,15 @@ pub fn validate(obj: &AccountDeletion, protected: &BTreeSet<String>) -> Result<V
         ));
     }
     for (field, url) in endpoint_fields(obj) {
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(Block::new(
-                "InvalidEndpoint",
-                format!("{field} {url:?} is not an http(s) URL such as https://ram.aliyuncs.com"),
-            ));
+        match guards.allowed_endpoints.check(field, url) {
+            Ok(_) => {}
+            Err(EndpointRefusal::Malformed(m)) => {
+                return Err(Block::new(
+                    "InvalidEndpoint",
+                    format!("{m}; use a base URL such as https://ram.aliyuncs.com"),
+                ));
+            }
+            Err(EndpointRefusal::NotAllowed(m)) => return Err(Block::new("EndpointNotAllowed", m)),
         }
     }
     for (i, id) in spec.deletion.abandonable_check_ids.iter().enumerate() {
@@ -215,7 +233,7 @@ mod tests {
     }
 
     fn reason(o: &AccountDeletion) -> &'static str {
-        validate(o, &BTreeSet::new())
+        validate(o, &Guards::default())
             .err()
             .map(|b| b.reason)
             .unwrap_or("ok")
@@ -237,17 +255,20 @@ mod tests {
             started_account_id: Some("6543210987654321".into()),
             ..Default::default()
         });
-        let b = validate(&o, &BTreeSet::new()).unwrap_err();
+        let b = validate(&o, &Guards::default()).unwrap_err();
         assert_eq!(b.reason, "AccountIdChanged");
         assert!(b.message.contains("6543210987654321"));
 
         let o = obj();
-        let prot: BTreeSet<String> = ["1234567890123456".to_string()].into();
+        let prot = Guards {
+            protected: ["1234567890123456".to_string()].into(),
+            ..Guards::default()
+        };
         assert_eq!(validate(&o, &prot).unwrap_err().reason, "ProtectedAccount");
 
         let mut o = obj();
         o.spec.ram.retain.users = vec!["ok".into(), "bad[".into()];
-        let b = validate(&o, &BTreeSet::new()).unwrap_err();
+        let b = validate(&o, &Guards::default()).unwrap_err();
         assert_eq!(b.reason, "InvalidRetainPattern");
         assert!(b.message.contains("spec.ram.retain.users[1]"), "{}", b.message);
 
@@ -262,6 +283,34 @@ mod tests {
         let mut o = obj();
         o.spec.endpoint = Some("ram.aliyuncs.com".into());
         assert_eq!(reason(&o), "InvalidEndpoint");
+
+        // Overrides need the operator's allow-list; metadata addresses never pass.
+        let allowed = Guards {
+            allowed_endpoints: AllowedEndpoints::parse(&["http://127.0.0.1:18080"]).unwrap(),
+            ..Guards::default()
+        };
+        let mut o = obj();
+        o.spec.endpoint = Some("http://127.0.0.1:18080".into());
+        assert_eq!(reason(&o), "EndpointNotAllowed");
+        assert!(validate(&o, &allowed).is_ok());
+        for (field, url) in [
+            ("spec.endpoint", "http://127.0.0.2:18080"),
+            ("spec.endpoint", "http://169.254.169.254"),
+            ("spec.endpoints.sts", "http://100.100.100.200"),
+        ] {
+            let mut o = obj();
+            if field == "spec.endpoint" {
+                o.spec.endpoint = Some(url.into());
+            } else {
+                o.spec.endpoints = Some(crate::crd::EndpointsSpec {
+                    sts: Some(url.into()),
+                    ..Default::default()
+                });
+            }
+            let b = validate(&o, &allowed).unwrap_err();
+            assert_eq!(b.reason, "EndpointNotAllowed", "{url}");
+            assert!(b.message.starts_with(field), "{}", b.message);
+        }
 
         let mut o = obj();
         o.spec.mode = Mode::Delete;

@@ -39,6 +39,26 @@ pub struct ListedUser {
     pub frozen: bool,
 }
 
+/// A role as listed (`ListRoles`): the id is what identifies it, whatever the name's spelling.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedRole {
+    /// `RoleName`.
+    pub name: String,
+    /// `RoleId`, when the listing gave one.
+    pub id: Option<String>,
+}
+
+/// The role a member session really is (STS `AssumedRoleUser`): the planner never touches it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRole {
+    /// The account the session is in (from the ARN).
+    pub account_id: String,
+    /// `RoleId`.
+    pub role_id: String,
+    /// The role name as the service spelled it in the session ARN.
+    pub role_name: String,
+}
+
 /// A user in the IMS recycle bin as listed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListedRecycledUser {
@@ -107,8 +127,8 @@ pub trait PlanApi: Sync {
         &self,
         group: &str,
     ) -> impl Future<Output = Result<Vec<PolicyRef>, Self::Error>> + Send;
-    /// All role names, service-linked ones included.
-    fn list_roles(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// All roles, service-linked ones included.
+    fn list_roles(&self) -> impl Future<Output = Result<Vec<ListedRole>, Self::Error>> + Send;
     /// Policies attached to `role`.
     fn list_policies_for_role(
         &self,
@@ -146,6 +166,12 @@ pub trait PlanApi: Sync {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+
+    /// Which role this member session is (`None` when the implementation cannot tell: then the
+    /// caller must not plan role changes by name alone).
+    fn session_role(&self) -> impl Future<Output = Result<Option<SessionRole>, Self::Error>> + Send {
+        async { Ok(None) }
+    }
 
     /// Performs one mutating call.
     fn apply(&self, action: &Action) -> impl Future<Output = Result<Applied, Self::Error>> + Send;

@@ -37,6 +37,9 @@ pub struct PlanOptions {
     pub retain: RetainSpec,
     /// `spec.accessRoleName`: always retained.
     pub access_role: String,
+    /// `RoleId` of the role the member session really is (STS `AssumedRoleUser`): always retained,
+    /// whatever the name's spelling.
+    pub access_role_id: Option<String>,
 }
 
 impl Default for PlanOptions {
@@ -45,6 +48,7 @@ impl Default for PlanOptions {
             kinds: Kind::ALL.into_iter().collect(),
             retain: RetainSpec::default(),
             access_role: DEFAULT_ACCESS_ROLE.to_string(),
+            access_role_id: None,
         }
     }
 }
@@ -54,7 +58,10 @@ impl Default for PlanOptions {
 /// # Errors
 /// A malformed retain pattern (naming `spec.ram.retain.<kind>[i]`).
 pub fn build(inv: &Inventory, opts: &PlanOptions) -> Result<Plan, RetainError> {
-    let retain = opts.retain.compile(&opts.access_role)?;
+    let retain = opts
+        .retain
+        .compile(&opts.access_role)?
+        .with_access_role_id(opts.access_role_id.clone());
     Ok(build_with(inv, &opts.kinds, &retain))
 }
 
@@ -154,7 +161,7 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
     let mut roles_del: HashSet<&str> = HashSet::new();
     if sel(Kind::Roles) {
         for r in &inv.roles {
-            if retain.is_retained(Kind::Roles, &r.name) {
+            if retain.is_retained(Kind::Roles, &r.name) || retain.is_access_role(&r.name, r.id.as_deref()) {
                 retained.push((Kind::Roles, r.name.clone()));
             } else {
                 roles_del.insert(&r.name);
@@ -347,7 +354,9 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
 
     if sel(Kind::ServiceLinkedRoles) {
         for r in &inv.service_linked_roles {
-            if retain.is_retained(Kind::ServiceLinkedRoles, &r.name) {
+            if retain.is_retained(Kind::ServiceLinkedRoles, &r.name)
+                || retain.is_access_role(&r.name, r.id.as_deref())
+            {
                 retained.push((Kind::ServiceLinkedRoles, r.name.clone()));
             } else {
                 g.add(Action::DeleteServiceLinkedRole { role: r.name.clone() }, vec![]);

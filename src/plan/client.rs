@@ -6,7 +6,10 @@ use crate::aliyun::error::AliyunError;
 use crate::aliyun::ims::ALL_USER_STATUSES;
 
 use super::action::Action;
-use super::api::{Applied, CallError, ListedRecycledUser, ListedUser, PlanApi, RoleUsage, SlrStatus};
+use super::api::{
+    Applied, CallError, ListedRecycledUser, ListedRole, ListedUser, PlanApi, RoleUsage, SessionRole,
+    SlrStatus,
+};
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
 impl CallError for AliyunError {
@@ -108,14 +111,31 @@ impl PlanApi for AliyunClient {
         Ok(policy_refs(self.ram().list_policies_for_group(group).await?))
     }
 
-    async fn list_roles(&self) -> Result<Vec<String>, AliyunError> {
+    async fn list_roles(&self) -> Result<Vec<ListedRole>, AliyunError> {
         Ok(self
             .ram()
             .list_roles_all()
             .await?
             .into_iter()
-            .map(|r| r.role_name)
+            .map(|r| ListedRole {
+                name: r.role_name,
+                id: Some(r.role_id).filter(|id| !id.is_empty()),
+            })
             .collect())
+    }
+
+    async fn session_role(&self) -> Result<Option<SessionRole>, AliyunError> {
+        let Some(who) = self.session_identity().await? else {
+            return Ok(None);
+        };
+        let (Some(role_id), Some((account, role))) = (who.role_id(), who.account_and_role()) else {
+            return Ok(None);
+        };
+        Ok(Some(SessionRole {
+            account_id: account.to_string(),
+            role_id: role_id.to_string(),
+            role_name: role.to_string(),
+        }))
     }
 
     async fn list_policies_for_role(&self, role: &str) -> Result<Vec<PolicyRef>, AliyunError> {

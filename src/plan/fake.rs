@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::action::Action;
-use super::api::{Applied, CallError, ListedRecycledUser, ListedUser, PlanApi, RoleUsage, SlrStatus};
+use super::api::{
+    Applied, CallError, ListedRecycledUser, ListedRole, ListedUser, PlanApi, RoleUsage, SessionRole,
+    SlrStatus,
+};
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
 /// An error answered by the fake.
@@ -110,7 +113,21 @@ pub struct FakeState {
     pub fail: BTreeMap<(String, String), String>,
     /// Report every `AttachmentCount` as 0, like a service whose counter lags behind.
     pub stale_attachment_counts: bool,
+    /// The role the member session is (by name as stored in `roles`); `None`: the fake cannot say.
+    pub session_role: Option<String>,
     next_id: u64,
+}
+
+/// The fake's `RoleId` of a role: stable and the same for every spelling of the name.
+#[must_use]
+pub fn fake_role_id(name: &str) -> String {
+    format!(
+        "3{:017}",
+        name.to_ascii_lowercase()
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 100_000_000_000_000_000
+    )
 }
 
 /// The fake account behind a mutex (the executor calls it concurrently).
@@ -138,6 +155,7 @@ impl FakeState {
         let mut s = FakeState {
             account_id: account_id.into(),
             domain: "legacy-prod.onaliyun.com".into(),
+            session_role: Some("ResourceDirectoryAccountAccessRole".into()),
             ..FakeState::default()
         };
         let mfa = format!("acs:ram::{account_id}:mfa/alice-mfa");
@@ -561,8 +579,26 @@ impl PlanApi for FakeAccount {
             None => Err(s.err("EntityNotExist.Group", "The group does not exist.")),
         })
     }
-    async fn list_roles(&self) -> Result<Vec<String>, FakeError> {
-        Ok(self.with(true, |s| s.roles.keys().cloned().collect()))
+    async fn list_roles(&self) -> Result<Vec<ListedRole>, FakeError> {
+        Ok(self.with(true, |s| {
+            s.roles
+                .keys()
+                .map(|name| ListedRole {
+                    name: name.clone(),
+                    id: Some(fake_role_id(name)),
+                })
+                .collect()
+        }))
+    }
+    async fn session_role(&self) -> Result<Option<SessionRole>, FakeError> {
+        // Free like the real one: the identity comes with the STS session.
+        Ok(self.with(false, |s| {
+            s.session_role.as_ref().map(|name| SessionRole {
+                account_id: s.account_id.clone(),
+                role_id: fake_role_id(name),
+                role_name: name.clone(),
+            })
+        }))
     }
     async fn list_policies_for_role(&self, role: &str) -> Result<Vec<PolicyRef>, FakeError> {
         self.with(true, |s| match s.roles.get(role) {

@@ -96,7 +96,7 @@ pub async fn discover_with<A: PlanApi>(
             .list_roles()
             .await?
             .into_iter()
-            .partition(|r| r.starts_with(SERVICE_LINKED_ROLE_PREFIX));
+            .partition(|r| r.name.starts_with(SERVICE_LINKED_ROLE_PREFIX));
     }
     let per_principal = [
         (Kind::Users, users.len()),
@@ -230,15 +230,25 @@ pub async fn discover_with<A: PlanApi>(
     }
 
     if sel(Kind::ServiceLinkedRoles) {
-        inv.service_linked_roles = slrs.into_iter().map(|name| ServiceLinkedRole { name }).collect();
+        inv.service_linked_roles = slrs
+            .into_iter()
+            .map(|r| ServiceLinkedRole {
+                name: r.name,
+                id: r.id,
+            })
+            .collect();
         inv.service_linked_roles.sort_by(|a, b| a.name.cmp(&b.name));
     }
     if sel(Kind::Roles) {
         inv.roles = if by_principal {
             stream::iter(roles)
-                .map(|name| async move {
-                    let policies = api.list_policies_for_role(&name).await?;
-                    Ok::<Role, A::Error>(Role { name, policies })
+                .map(|r| async move {
+                    let policies = api.list_policies_for_role(&r.name).await?;
+                    Ok::<Role, A::Error>(Role {
+                        name: r.name,
+                        id: r.id,
+                        policies,
+                    })
                 })
                 .buffer_unordered(n)
                 .try_collect()
@@ -246,9 +256,13 @@ pub async fn discover_with<A: PlanApi>(
         } else {
             roles
                 .into_iter()
-                .map(|name| {
-                    let policies = take(PrincipalKind::Role, &name);
-                    Role { name, policies }
+                .map(|r| {
+                    let policies = take(PrincipalKind::Role, &r.name);
+                    Role {
+                        name: r.name,
+                        id: r.id,
+                        policies,
+                    }
                 })
                 .collect()
         };

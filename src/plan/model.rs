@@ -191,6 +191,9 @@ pub struct Group {
 pub struct Role {
     /// Role name.
     pub name: String,
+    /// `RoleId`: how the operator recognises its own access role whatever the name's spelling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Attached policies.
     pub policies: Vec<PolicyRef>,
 }
@@ -201,6 +204,9 @@ pub struct Role {
 pub struct ServiceLinkedRole {
     /// Role name.
     pub name: String,
+    /// `RoleId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// A principal a policy can be attached to.

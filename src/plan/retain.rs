@@ -1,10 +1,17 @@
 //! Which objects are never touched: names or glob patterns per kind from `spec.ram.retain`.
 //!
 //! Patterns support `*` (any run of characters, also empty), `?` (exactly one character) and
-//! character classes `[abc]`, `[a-z]`, `[!abc]` / `[^abc]`. Matching is exact and case-sensitive,
-//! because RAM names are case-sensitive: `Alice` does not retain `alice`. Patterns are validated up
-//! front so a typo is reported with its place in the spec instead of silently retaining nothing.
-//! The access role the operator itself signs in with is always retained.
+//! character classes `[abc]`, `[a-z]`, `[!abc]` / `[^abc]`. Patterns are validated up front so a
+//! typo is reported with its place in the spec instead of silently retaining nothing.
+//!
+//! **Names match case-insensitively, for every kind.** The service treats names that differ only in
+//! case as the same object where it matters here (STS `AssumeRole` accepts
+//! `.../role/resourcedirectoryaccountaccessrole` for `ResourceDirectoryAccountAccessRole`; domains
+//! are case-insensitive), and a wider match can only keep more, never delete more: `Alice` retains
+//! `alice`.
+//!
+//! The access role the operator itself signs in with is always retained, recognised by its
+//! `RoleId` (learned from the STS session) as well as by its name in any spelling.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +61,8 @@ impl RetainSpec {
         }
     }
 
-    /// Validates every pattern and compiles the matcher; `access_role` is always retained.
+    /// Validates every pattern and compiles the matcher; `access_role` is always retained (see
+    /// [`Retain::with_access_role_id`] for the identity check).
     ///
     /// # Errors
     /// The first malformed pattern, naming its place (`spec.ram.retain.users[2]`).
@@ -76,6 +84,7 @@ impl RetainSpec {
         Ok(Retain {
             per_kind,
             access_role: access_role.to_string(),
+            access_role_id: None,
         })
     }
 }
@@ -99,6 +108,7 @@ pub struct RetainError {
 pub struct Retain {
     per_kind: Vec<(Kind, Vec<Glob>)>,
     access_role: String,
+    access_role_id: Option<String>,
 }
 
 impl Default for Retain {
@@ -106,21 +116,38 @@ impl Default for Retain {
         Retain {
             per_kind: Vec::new(),
             access_role: DEFAULT_ACCESS_ROLE.to_string(),
+            access_role_id: None,
         }
     }
 }
 
 impl Retain {
+    /// Also protects the role with this `RoleId`: the role the STS session really is, whatever
+    /// `spec.accessRoleName` says.
+    #[must_use]
+    pub fn with_access_role_id(mut self, role_id: Option<String>) -> Retain {
+        self.access_role_id = role_id.filter(|r| !r.is_empty());
+        self
+    }
+
     /// True if the object `name` of `kind` must not be touched.
     #[must_use]
     pub fn is_retained(&self, kind: Kind, name: &str) -> bool {
-        if kind == Kind::Roles && name == self.access_role {
+        if kind == Kind::Roles && name.eq_ignore_ascii_case(&self.access_role) {
             return true;
         }
         self.per_kind
             .iter()
             .filter(|(k, _)| *k == kind)
             .any(|(_, pats)| pats.iter().any(|g| g.matches(name)))
+    }
+
+    /// True for the operator's own access role: the same `RoleId` as the session, or the same name
+    /// in any spelling.
+    #[must_use]
+    pub fn is_access_role(&self, name: &str, role_id: Option<&str>) -> bool {
+        name.eq_ignore_ascii_case(&self.access_role)
+            || matches!((role_id, self.access_role_id.as_deref()), (Some(a), Some(b)) if a == b)
     }
 
     /// The access role name (always retained).
@@ -217,7 +244,7 @@ impl Glob {
         Ok(Glob { tokens })
     }
 
-    /// True if `name` matches the whole pattern (case-sensitive).
+    /// True if `name` matches the whole pattern, ignoring ASCII case (see the module doc).
     #[must_use]
     pub fn matches(&self, name: &str) -> bool {
         let s: Vec<char> = name.chars().collect();
@@ -225,12 +252,17 @@ impl Glob {
         let (mut ti, mut si) = (0usize, 0usize);
         // Position of the last '*' and the input index it was tried at: classic linear backtracking.
         let mut star: Option<(usize, usize)> = None;
+        let in_range = |c: char, a: char, b: char| {
+            [c, c.to_ascii_lowercase(), c.to_ascii_uppercase()]
+                .iter()
+                .any(|&x| a <= x && x <= b)
+        };
         while si < s.len() {
             let step = match t.get(ti) {
-                Some(Token::Lit(c)) => *c == s[si],
+                Some(Token::Lit(c)) => c.eq_ignore_ascii_case(&s[si]),
                 Some(Token::Any) => true,
                 Some(Token::Class { negated, items }) => {
-                    items.iter().any(|&(a, b)| a <= s[si] && s[si] <= b) != *negated
+                    items.iter().any(|&(a, b)| in_range(s[si], a, b)) != *negated
                 }
                 Some(Token::Star) => {
                     star = Some((ti, si));
@@ -263,9 +295,13 @@ mod tests {
     }
 
     #[test]
-    fn literal_is_exact_and_case_sensitive() {
+    fn literal_is_exact_but_ignores_case() {
         assert!(m("alice", "alice"));
-        assert!(!m("alice", "Alice"));
+        assert!(m("alice", "Alice"));
+        assert!(m("BREAK-*", "break-glass"));
+        assert!(m("ops-[a-c]", "OPS-B"));
+        assert!(m("ops-[A-C]", "ops-b"));
+        assert!(!m("ops-[!a-c]", "ops-B"));
         assert!(!m("alice", "alice2"));
         assert!(!m("alice", "alic"));
     }
@@ -335,6 +371,12 @@ mod tests {
         };
         let r = spec.compile("CustomAccess").unwrap();
         assert!(r.is_retained(Kind::Roles, "CustomAccess"));
+        assert!(r.is_retained(Kind::Roles, "customaccess"));
+        assert!(r.is_access_role("CUSTOMACCESS", None));
+        assert!(!r.is_access_role("Other", Some("42")));
+        let r = r.with_access_role_id(Some("42".into()));
+        assert!(r.is_access_role("Other", Some("42")));
+        assert!(!r.is_access_role("Other", Some("43")));
         assert!(!r.is_retained(Kind::Roles, DEFAULT_ACCESS_ROLE));
         assert!(!r.is_retained(Kind::Users, "CustomAccess"));
         assert!(r.is_retained(Kind::Users, "breakglass"));

@@ -10,6 +10,25 @@ use tempfile::TempDir;
 
 use super::{bin_path, kill_and_reap, read_log, require_binary, spawn_logged, tail};
 
+/// Every emulator URL started by this test process: operators started by the harness allow
+/// exactly these as `spec.endpoint` (`ADO_ALLOWED_ENDPOINTS`), unless the test sets it itself.
+static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn register_url(url: &str) {
+    let mut g = STARTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !g.iter().any(|u| u == url) {
+        g.push(url.to_string());
+    }
+}
+
+/// The URLs of every emulator this process started, comma-separated.
+pub fn started_urls() -> String {
+    STARTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .join(",")
+}
+
 /// A running emulator; SIGKILLed and reaped on drop.
 pub struct Emulator {
     dir: TempDir,
@@ -80,6 +99,7 @@ impl Emulator {
         let url = url.trim_end_matches('/').to_string();
         // A restart must come back on the same address (clients keep their endpoint).
         self.listen = url.trim_start_matches("http://").to_string();
+        register_url(&url);
         self.url = url;
         self.child = Some(child);
     }

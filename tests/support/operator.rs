@@ -19,7 +19,8 @@ pub struct Operator {
 
 impl Operator {
     /// Runs `account-deletion-operator ARGS...` with `KUBECONFIG=kubeconfig` plus `envs`, stdout and
-    /// stderr into one log file. Does not wait for anything; see [`Self::metrics_url`] and
+    /// stderr into one log file. `ADO_ALLOWED_ENDPOINTS` lists the emulators started so far (an
+    /// entry in `envs` overrides it). Does not wait for anything; see [`Self::metrics_url`] and
     /// [`Self::wait_log`].
     pub fn start(kubeconfig: &Path, args: &[&str], envs: &[(&str, &str)]) -> Operator {
         let exe = bin_path("account-deletion-operator");
@@ -38,6 +39,8 @@ impl Operator {
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")
             .current_dir(dir.path());
+        // The emulators of this test are the endpoints its objects name.
+        cmd.env("ADO_ALLOWED_ENDPOINTS", super::emulator::started_urls());
         for (k, v) in envs {
             cmd.env(k, v);
         }

@@ -188,6 +188,7 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
             .args(["--account-qps", &args.rate.to_string()])
             .args(["--account-concurrency", &args.concurrency.to_string()])
             .args(["--poll-seconds", "1", "--log-format", "json"])
+            .args(["--allowed-endpoints", &emu.url])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub accounts: Family<PhaseLabel, Gauge>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
+    /// Writes of the audit record (ConfigMap creates and updates): its cost to the API server.
+    pub audit_writes: Counter,
     registry: Registry,
 }
 
@@ -97,6 +99,12 @@ impl Metrics {
         let resources_deleted = Family::<KindLabel, Counter>::default();
         let accounts = Family::<PhaseLabel, Gauge>::default();
         let leader = Gauge::default();
+        let audit_writes = Counter::default();
+        registry.register(
+            "audit_writes",
+            "Writes of the audit record ConfigMaps (creates and updates)",
+            audit_writes.clone(),
+        );
         registry.register("reconciles", "Reconcile passes by result", reconciles.clone());
         registry.register_with_unit(
             "reconcile_duration",
@@ -145,6 +153,7 @@ impl Metrics {
             resources_deleted,
             accounts,
             leader,
+            audit_writes,
             registry,
         })
     }

@@ -1,6 +1,6 @@
-//! The committed CRD must be exactly what the Rust types generate (`account-deletion-operator crd`),
-//! and the Helm chart's copy must be byte-identical. Regenerate with
-//! `cargo run -- crd > crds/accountdeletion.dev_accountdeletions.yaml` (or `ADO_BLESS=1 cargo test --test crd_drift`).
+//! The committed CRDs must be exactly what the Rust types generate (`account-deletion-operator crd`),
+//! and the Helm chart's copies must be byte-identical (tests/helm_chart.rs). Regenerate with
+//! `ADO_BLESS=1 cargo test --test crd_drift`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -11,17 +11,26 @@ fn root() -> PathBuf {
 
 #[test]
 fn crds_dir_matches_the_rust_types() {
-    let generated = account_deletion_operator::crd::crd_yaml().expect("render CRD");
-    let path = root().join("crds/accountdeletion.dev_accountdeletions.yaml");
-    if std::env::var("ADO_BLESS").as_deref() == Ok("1") {
-        std::fs::write(&path, &generated).expect("write CRD");
+    for (file, generated) in account_deletion_operator::crd::all_crds().expect("render CRDs") {
+        let path = root().join("crds").join(file);
+        if std::env::var("ADO_BLESS").as_deref() == Ok("1") {
+            std::fs::write(&path, &generated).expect("write CRD");
+            std::fs::write(root().join("charts/account-deletion-operator/files").join(file), &generated)
+                .expect("write the chart's CRD copy");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("crds/{file} exists"));
+        assert!(
+            committed == generated,
+            "crds/{file} is stale: run `ADO_BLESS=1 cargo test --test crd_drift`"
+        );
     }
-    let committed =
-        std::fs::read_to_string(&path).expect("crds/accountdeletion.dev_accountdeletions.yaml exists");
-    assert!(
-        committed == generated,
-        "crds/ is stale: run `cargo run -- crd > crds/accountdeletion.dev_accountdeletions.yaml`"
-    );
+}
+
+#[test]
+fn the_claim_crd_is_cluster_scoped() {
+    let y = account_deletion_operator::crd::claim_crd_yaml().expect("render CRD");
+    assert!(y.contains("scope: Cluster"), "{y}");
+    assert!(y.contains("accountclaims"), "{y}");
 }
 
 #[test]

@@ -36,6 +36,7 @@ use support::{KubeCluster, Operator, wait_for};
 
 const CHART_REL: &str = "charts/account-deletion-operator";
 const CRD_FILE: &str = "accountdeletion.dev_accountdeletions.yaml";
+const CLAIM_CRD_FILE: &str = "accountdeletion.dev_accountclaims.yaml";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -320,11 +321,21 @@ fn assert_least_privilege(r: &Rendered, what: &str) {
                     "{what}: wildcard in {rule}"
                 );
                 assert!(
-                    !verbs.iter().any(
-                        |v| ["delete", "deletecollection", "escalate", "bind", "impersonate"].contains(v)
-                    ),
+                    !verbs
+                        .iter()
+                        .any(|v| ["deletecollection", "escalate", "bind", "impersonate"].contains(v)),
                     "{what}: dangerous verb in {rule}"
                 );
+                // The only objects the operator deletes are its own account claims.
+                if verbs.contains(&"delete") {
+                    assert_eq!(resources, ["accountclaims"], "{what}: delete outside accountclaims: {rule}");
+                }
+                if resources.contains(&"accountdeletions") {
+                    assert!(
+                        verbs.iter().all(|v| ["get", "list", "watch"].contains(v)),
+                        "{what}: AccountDeletion objects are only read: {rule}"
+                    );
+                }
                 if resources.contains(&"secrets") {
                     assert_eq!(verbs, ["get", "list", "watch"], "{what}: secrets are only read");
                 }
@@ -340,6 +351,23 @@ fn assert_least_privilege(r: &Rendered, what: &str) {
             }
         }
     }
+}
+
+/// The account-claim ClusterRole exists whatever the scope, with exactly these rules.
+fn assert_claim_rules(r: &Rendered) {
+    let role = r
+        .of_kind("ClusterRole")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "ado-account-deletion-operator-claims")
+        .expect("the -claims ClusterRole");
+    assert_eq!(
+        role["rules"],
+        json!([
+            {"apiGroups": ["accountdeletion.dev"], "resources": ["accountclaims"],
+             "verbs": ["get", "create", "update", "delete"]},
+            {"apiGroups": ["accountdeletion.dev"], "resources": ["accountdeletions"], "verbs": ["get"]},
+        ])
+    );
 }
 
 fn names(objs: &[&Value]) -> Vec<(String, String)> {
@@ -375,16 +403,25 @@ fn default_values_render_a_hardened_cluster_wide_operator() {
         c["image"], "ghcr.io/account-deletion-operator/account-deletion-operator:0.1.0",
         "tag defaults to appVersion"
     );
-    // Cluster-wide: one ClusterRole + binding, no namespaced Role, no Lease Role (no election).
-    assert_eq!(r.of_kind("ClusterRole").len(), 1);
-    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 1);
+    // Cluster-wide: the operator's ClusterRole and the account-claim ClusterRole, each bound; no
+    // namespaced Role, no Lease Role (no election).
+    assert_eq!(
+        names(&r.of_kind("ClusterRole")),
+        vec![
+            (String::new(), "ado-account-deletion-operator".to_string()),
+            (String::new(), "ado-account-deletion-operator-claims".to_string()),
+        ]
+    );
+    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 2);
+    assert_claim_rules(&r);
     assert!(
         r.of_kind("Role").is_empty(),
         "no Role when cluster-wide without leader election"
     );
-    let crb = r.one("ClusterRoleBinding");
-    assert_eq!(crb["subjects"][0]["name"], "ado-account-deletion-operator");
-    assert_eq!(crb["subjects"][0]["namespace"], "ado-system");
+    for crb in r.of_kind("ClusterRoleBinding") {
+        assert_eq!(crb["subjects"][0]["name"], "ado-account-deletion-operator");
+        assert_eq!(crb["subjects"][0]["namespace"], "ado-system");
+    }
     // No PDB at one replica; no ServiceMonitor unless asked; a metrics Service.
     assert!(
         r.of_kind("PodDisruptionBudget").is_empty(),
@@ -393,10 +430,16 @@ fn default_values_render_a_hardened_cluster_wide_operator() {
     assert!(r.of_kind("ServiceMonitor").is_empty(), "ServiceMonitor is opt-in");
     let svc = r.one("Service");
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "metrics");
-    // The CRD with keep.
-    let crd = r.one("CustomResourceDefinition");
-    assert_eq!(crd["metadata"]["name"], "accountdeletions.accountdeletion.dev");
-    assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    // Both CRDs with keep.
+    let crds = r.of_kind("CustomResourceDefinition");
+    let crd_names: Vec<&str> = crds.iter().map(|c| c["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        crd_names,
+        ["accountdeletions.accountdeletion.dev", "accountclaims.accountdeletion.dev"]
+    );
+    for crd in crds {
+        assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    }
     let notes = r.notes();
     assert!(
         notes.contains("Next steps") && notes.contains("ALL namespaces"),
@@ -431,11 +474,10 @@ fn every_ci_values_file_renders_and_keeps_the_invariants() {
 #[test]
 fn namespaced_values_give_one_role_per_namespace_and_no_cluster_role() {
     let r = render(&[&chart_dir().join("ci/namespaced-values.yaml")], &json!({}));
-    assert!(r.of_kind("ClusterRole").is_empty(), "namespaced: no ClusterRole");
-    assert!(
-        r.of_kind("ClusterRoleBinding").is_empty(),
-        "namespaced: no ClusterRoleBinding"
-    );
+    // Only the account-claim ClusterRole (claims are cluster-scoped); nothing else cluster-wide.
+    assert_eq!(r.of_kind("ClusterRole").len(), 1, "namespaced: only the claims ClusterRole");
+    assert_eq!(r.of_kind("ClusterRoleBinding").len(), 1);
+    assert_claim_rules(&r);
     let want = vec![
         ("team-a".to_string(), "ado-account-deletion-operator".to_string()),
         ("team-b".to_string(), "ado-account-deletion-operator".to_string()),
@@ -583,12 +625,15 @@ fn pdb_only_above_one_replica() {
 #[test]
 fn crds_keep_false_and_crds_disabled() {
     let r = render(&[], &json!({"crds": {"enabled": true, "keep": false}}));
-    let crd = r.one("CustomResourceDefinition");
-    assert!(
-        crd["metadata"]["annotations"].is_null(),
-        "no keep annotation: {}",
-        crd["metadata"]
-    );
+    let crds = r.of_kind("CustomResourceDefinition");
+    assert_eq!(crds.len(), 2);
+    for crd in crds {
+        assert!(
+            crd["metadata"]["annotations"].is_null(),
+            "no keep annotation: {}",
+            crd["metadata"]
+        );
+    }
     let r = render(&[], &json!({"crds": {"enabled": false}}));
     assert!(r.of_kind("CustomResourceDefinition").is_empty());
 }
@@ -645,23 +690,30 @@ fn helm_lint_strict_is_clean_for_defaults_and_every_ci_file() {
 
 #[test]
 fn chart_crd_copy_is_byte_identical_to_crds_dir() {
-    let want = std::fs::read(root().join("crds").join(CRD_FILE)).expect("read crds/");
-    let got = std::fs::read(chart_dir().join("files").join(CRD_FILE)).expect("read chart files/");
-    assert!(
-        want == got,
-        "{CHART_REL}/files/{CRD_FILE} differs from crds/{CRD_FILE}: run `cp crds/{CRD_FILE} {CHART_REL}/files/`"
-    );
-    // The rendered CRD is that file, only with labels and the keep annotation added.
-    let from_file: Value =
-        serde_saphyr::from_str(std::str::from_utf8(&want).unwrap()).expect("parse crds/ YAML");
     let r = render(&[], &json!({}));
-    let mut rendered = r.one("CustomResourceDefinition").clone();
-    rendered["metadata"].as_object_mut().unwrap().remove("labels");
-    rendered["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("annotations");
-    assert_eq!(rendered, from_file, "the rendered CRD must be the crds/ file");
+    for file in [CRD_FILE, CLAIM_CRD_FILE] {
+        let want = std::fs::read(root().join("crds").join(file)).expect("read crds/");
+        let got = std::fs::read(chart_dir().join("files").join(file)).expect("read chart files/");
+        assert!(
+            want == got,
+            "{CHART_REL}/files/{file} differs from crds/{file}: run `cp crds/{file} {CHART_REL}/files/`"
+        );
+        // The rendered CRD is that file, only with labels and the keep annotation added.
+        let from_file: Value =
+            serde_saphyr::from_str(std::str::from_utf8(&want).unwrap()).expect("parse crds/ YAML");
+        let mut rendered = r
+            .of_kind("CustomResourceDefinition")
+            .into_iter()
+            .find(|c| c["metadata"]["name"] == from_file["metadata"]["name"])
+            .unwrap_or_else(|| panic!("{file} is not rendered"))
+            .clone();
+        rendered["metadata"].as_object_mut().unwrap().remove("labels");
+        rendered["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        assert_eq!(rendered, from_file, "the rendered CRD must be the crds/{file} file");
+    }
 }
 
 // ------------------------------------------------------------------ real API server
@@ -914,12 +966,15 @@ async fn install_into_real_cluster_and_service_account_has_exactly_the_granted_r
     }
     let nulls = apiserver_turns_empty_strings_into_null(&k).await;
     k.apply_crd_yaml(&crd_for_this_server(nulls)).await;
+    k.apply_crd_yaml(&account_deletion_operator::crd::claim_crd_yaml().unwrap())
+        .await;
     helm_install(
         &k,
         &chart_dir(),
         &json!({
             "crds": {"enabled": false},
             "watchNamespaces": ["team-a"],
+            "allowedEndpoints": ["http://127.0.0.1:9"],
             "replicaCount": 2,
             "leaderElection": {"enabled": true},
             "logging": {"format": "text", "level": "info,account_deletion_operator=debug"},
@@ -1062,6 +1117,41 @@ async fn install_into_real_cluster_and_service_account_has_exactly_the_granted_r
         status_code(ads_a.delete("probe", &DeleteParams::default()).await),
         403,
         "delete AccountDeletion"
+    );
+    // Account claims are cluster-scoped: created, read and deleted by the operator whatever
+    // namespaces it watches; AccountDeletion objects elsewhere are only read one by one (to tell
+    // whether a claim's owner still exists), never listed.
+    let claims_ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("accountdeletion.dev", "v1alpha1", "AccountClaim"),
+        "accountclaims",
+    );
+    let claims: Api<DynamicObject> = Api::all_with(sa.clone(), &claims_ar);
+    let claim: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountClaim",
+        "metadata": {"name": "account-1234567890123456"},
+        "spec": {"accountId": "1234567890123456",
+                 "owner": {"namespace": "team-a", "name": "probe", "uid": "u", "since": "2026-01-01T00:00:00Z"}}
+    }))
+    .unwrap();
+    assert_eq!(
+        status_code(claims.create(&PostParams::default(), &claim).await),
+        200,
+        "create an AccountClaim"
+    );
+    assert_eq!(
+        status_code(claims.get("account-1234567890123456").await),
+        200,
+        "get an AccountClaim"
+    );
+    assert_eq!(
+        status_code(claims.delete("account-1234567890123456", &DeleteParams::default()).await),
+        200,
+        "delete an AccountClaim"
+    );
+    assert_eq!(
+        status_code(ads_b.get("anything").await),
+        404,
+        "get one AccountDeletion in another namespace (allowed, none there)"
     );
     let cms_a: Api<ConfigMap> = Api::namespaced(sa.clone(), "team-a");
     let cm = ConfigMap {

@@ -24,7 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Runs the controller (in a cluster, or against KUBECONFIG).
     Run(Box<run::RunArgs>),
-    /// Prints the CustomResourceDefinition YAML (what crds/ contains).
+    /// Prints the CustomResourceDefinition YAML of every CRD (what crds/ contains), as one
+    /// multi-document stream for `kubectl apply -f -`.
     Crd,
     /// Inventories one member and prints its plan; changes nothing.
     Plan(Box<plan::PlanArgs>),
@@ -34,9 +35,10 @@ pub enum Command {
 pub async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => match crate::crd::crd_yaml() {
-            Ok(y) => {
-                print!("{y}");
+        Command::Crd => match crate::crd::all_crds() {
+            Ok(all) => {
+                let docs: Vec<String> = all.into_iter().map(|(_, y)| y).collect();
+                print!("{}", docs.join("---\n"));
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {

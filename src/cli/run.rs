@@ -75,6 +75,16 @@ pub struct RunArgs {
     /// RAM counts as empty only when two inventories this many seconds apart agree.
     #[arg(long, env = "ADO_EMPTY_CONFIRM_SECONDS", default_value_t = 5)]
     pub empty_confirm_seconds: u64,
+    /// Bytes of lines in the `<name>-audit` ConfigMap before finished lines move to a chunk.
+    #[arg(long, env = "ADO_AUDIT_CHUNK_BYTES", default_value_t = 256 * 1024)]
+    pub audit_chunk_bytes: usize,
+    /// Chunk ConfigMaps kept per object (a ring); older lines are kept as counts.
+    #[arg(long, env = "ADO_AUDIT_MAX_CHUNKS", default_value_t = 32)]
+    pub audit_max_chunks: usize,
+    /// Longest delay, in milliseconds, before a call's result reaches the audit record (its intent
+    /// is always recorded before the call is sent).
+    #[arg(long, env = "ADO_AUDIT_FLUSH_MILLIS", default_value_t = 1000)]
+    pub audit_flush_millis: u64,
     /// Use a coordination.k8s.io Lease so only one replica acts.
     #[arg(long, env = "ADO_LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,
@@ -197,6 +207,11 @@ pub async fn run(args: RunArgs) -> std::process::ExitCode {
             concurrency: args.account_concurrency.max(1),
             empty_confirm: Duration::from_secs(args.empty_confirm_seconds),
             ..PassOptions::default()
+        },
+        journal: crate::controller::audit::JournalConfig {
+            chunk_bytes: args.audit_chunk_bytes.max(4096),
+            max_chunks: args.audit_max_chunks.max(1),
+            flush_interval: Duration::from_millis(args.audit_flush_millis.clamp(50, 60_000)),
         },
         concurrency: args.concurrency,
         reporter: "account-deletion-operator".into(),

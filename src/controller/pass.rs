@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::crd::{
@@ -13,8 +15,10 @@ use crate::crd::{
     DeletionResult, Mode, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
 };
 use crate::plan::execute::{AuditEntry, ExecOptions};
+use crate::plan::journal::{CallIntent, Journal};
 use crate::plan::{CallError, Kind, Plan, PlanApi};
 
+use super::claim::ClaimOutcome;
 use super::conditions::{self, Truth};
 use super::directory::{CheckResult, DeletionStatusInfo, Directory, is_no_task};
 use super::hints::{hint, is_retryable};
@@ -94,14 +98,29 @@ pub struct PassOutcome {
     pub audit: Vec<AuditEntry>,
 }
 
-/// Persists intermediate status (before the first mutating call, after a `DeleteAccount`), so a
-/// crash right after cannot lose what only we know.
+/// What a pass needs from Kubernetes while it runs: persisting intermediate status (before the
+/// first mutating call, after a `DeleteAccount`, so a crash right after cannot lose what only we
+/// know) and the account's claim (one owner per account).
 pub trait StatusSink: Sync {
     /// Writes `status`.
     fn save(&self, status: &AccountDeletionStatus) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// The audit journal mutating calls are recorded in (write-ahead); `None` keeps no record.
+    fn journal(&self) -> impl Future<Output = Result<Option<Arc<dyn Journal>>, String>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Takes or confirms this object's claim on its account; called before any mutating call.
+    fn claim(&self) -> impl Future<Output = Result<ClaimOutcome, String>> + Send {
+        async {
+            Ok(ClaimOutcome::Owned {
+                waiters: Vec::new(),
+            })
+        }
+    }
 }
 
-/// A sink that keeps nothing (unit tests, the `plan` CLI).
+/// A sink that keeps nothing and owns every account (unit tests, the `plan` CLI).
 pub struct NoSink;
 
 impl StatusSink for NoSink {
@@ -110,10 +129,55 @@ impl StatusSink for NoSink {
     }
 }
 
+/// Set from outside while a pass runs (the object was deleted, suspended, switched to mode Plan or
+/// edited): no new mutating call starts once it is set; calls already sent finish.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Stop {
+    /// A signal nobody has set.
+    #[must_use]
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Asks the pass to stop; the first reason wins.
+    pub fn request(&self, reason: impl Into<String>) {
+        let mut r = self.reason.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.is_none() {
+            *r = Some(reason.into());
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Why the pass must stop, once asked.
+    #[must_use]
+    pub fn requested(&self) -> Option<String> {
+        if !self.flag.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .or_else(|| Some("stop requested".into()))
+    }
+
+    /// The flag the executor polls before every call.
+    #[must_use]
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+}
+
 struct Halt;
 
 struct Pass<'a> {
     obj: &'a AccountDeletion,
+    stop: Stop,
     st: AccountDeletionStatus,
     events: Vec<PassEvent>,
     now: jiff::Timestamp,
@@ -138,6 +202,7 @@ impl<'a> Pass<'a> {
         st.observed_generation = obj.metadata.generation;
         Pass {
             obj,
+            stop: Stop::new(),
             st,
             events: Vec::new(),
             now,
@@ -262,6 +327,24 @@ impl Pass<'_> {
         }
     }
 
+    /// The pass was asked to stop: nothing more is started; the next pass reads the new spec.
+    fn stopped(&mut self, why: &str) -> Halt {
+        let phase = self.st.phase.unwrap_or(Phase::Planned);
+        let id = self.obj.spec.account_id.clone();
+        self.event(
+            EventKind::Normal,
+            "Stopped",
+            "Reconcile",
+            format!("stopped work on account {id}: {why}; calls already sent finished, no new call was started"),
+        );
+        self.progressing(
+            phase,
+            "Stopped",
+            format!("stopped: {why}; no new call to Alibaba Cloud was started"),
+            Duration::from_millis(200),
+        )
+    }
+
     fn finish(self) -> PassOutcome {
         PassOutcome {
             status: self.st,
@@ -284,8 +367,10 @@ pub async fn run<D: Directory, S: StatusSink>(
     opts: &PassOptions,
     sink: &S,
     now: jiff::Timestamp,
+    stop: &Stop,
 ) -> PassOutcome {
     let mut p = Pass::new(obj, opts, now);
+    p.stop = stop.clone();
     let _ = drive(&mut p, dir, v, sink).await;
     p.finish()
 }
@@ -404,6 +489,44 @@ async fn drive<D: Directory, S: StatusSink>(
         ));
     }
 
+    // One owner per account: before anything can change, this object must own the account's
+    // claim. Objects waiting for it are honoured: what they retain is kept too, and the account is
+    // not deleted while one of them wants it kept.
+    let mut waiters = Vec::new();
+    if v.mode != Mode::Plan {
+        match sink.claim().await {
+            Ok(ClaimOutcome::Owned { waiters: w }) => waiters = w,
+            Ok(ClaimOutcome::Refused { owner }) => {
+                return Err(p.blocked(
+                    Block::new(
+                        "AccountClaimed",
+                        format!(
+                            "account {id} is owned by AccountDeletion {} (since {}); this object makes no change \
+                             until that one is deleted or its account is deleted. Meanwhile the owner also keeps \
+                             what this object retains. To hand over, delete {}",
+                            owner.key(),
+                            owner.since,
+                            owner.key()
+                        ),
+                    ),
+                    "Claim",
+                ));
+            }
+            Err(e) => {
+                let phase = p.st.phase.unwrap_or(Phase::Planned);
+                p.result = "error";
+                p.reason = Some("ClaimUnavailable".into());
+                let after = p.opts.error_retry;
+                return Err(p.progressing(
+                    phase,
+                    "Retrying",
+                    format!("cannot read the account claim ({e}); retrying"),
+                    after,
+                ));
+            }
+        }
+    }
+
     // 2. Inventory and plan, through the member's access role.
     let member = match dir.member(id, &spec.access_role_name).await {
         Ok(m) => m,
@@ -416,6 +539,9 @@ async fn drive<D: Directory, S: StatusSink>(
         Err(e) => return Err(p.call_failed("GetCallerIdentity", &e, "AccessRoleUnavailable")),
     };
     let mut plan_options = v.plan_options.clone();
+    for w in &waiters {
+        plan_options.retain.extend(&w.retain);
+    }
     match &session {
         Some(s) if s.account_id != id => {
             return Err(p.blocked(
@@ -571,7 +697,10 @@ async fn drive<D: Directory, S: StatusSink>(
                 p.opts.error_retry,
             ));
         }
-        return purge(p, member.as_ref(), &plan).await;
+        if let Some(why) = p.stop.requested() {
+            return Ok(p.stopped(&why));
+        }
+        return purge(p, member.as_ref(), &plan, sink).await;
     }
     // Empty once is not enough: eventual consistency and concurrent creators are real.
     let first_empty: Option<jiff::Timestamp> =
@@ -698,15 +827,67 @@ async fn drive<D: Directory, S: StatusSink>(
         .map(|c| c.check_id.clone())
         .filter(|c| waived.contains(c))
         .collect();
-    match dir.delete_account(id, &abandon).await {
-        Ok((deletion_type, request_id)) => {
-            p.audit.push(AuditEntry {
-                time: ts(p.now),
+    if let Some(w) = waiters.iter().find(|w| w.mode != Mode::Delete) {
+        return Err(p.blocked(
+            Block::new(
+                "ConflictingAccountDeletion",
+                format!(
+                    "AccountDeletion {} (mode {}) also names account {id} and does not want it deleted; RAM is \
+                     emptied but DeleteAccount is not sent. Delete {} or set its mode to Delete",
+                    w.object.key(),
+                    w.mode.as_str(),
+                    w.object.key()
+                ),
+            ),
+            "DeleteAccount",
+        ));
+    }
+    if let Some(why) = p.stop.requested() {
+        return Ok(p.stopped(&why));
+    }
+    // Write ahead: the intent to delete the account is durable before the call is sent.
+    let journal = match sink.journal().await {
+        Ok(j) => j,
+        Err(e) => return Err(audit_unavailable(p, &e)),
+    };
+    let intent = match &journal {
+        Some(j) => match j
+            .intend(&[CallIntent {
                 action: "DeleteAccount".into(),
                 target: id.to_string(),
-                result: "OK".into(),
-                request_id,
-            });
+            }])
+            .await
+        {
+            Ok(ids) => ids.first().copied(),
+            Err(e) => return Err(audit_unavailable(p, &e)),
+        },
+        None => None,
+    };
+    let answer = dir.delete_account(id, &abandon).await;
+    let entry = AuditEntry {
+        time: ts(jiff::Timestamp::now()),
+        action: "DeleteAccount".into(),
+        target: id.to_string(),
+        result: match &answer {
+            Ok(_) => "OK".to_string(),
+            Err(e) => e.code().to_string(),
+        },
+        request_id: match &answer {
+            Ok((_, rid)) => rid.clone(),
+            Err(e) => e.request_id().map(str::to_string),
+        },
+    };
+    tracing::info!(account = %id, action = "DeleteAccount", target = %id, result = %entry.result,
+        request_id = entry.request_id.as_deref().unwrap_or(""), "call");
+    if let (Some(j), Some(i)) = (&journal, intent) {
+        j.record(i, &entry);
+        if let Err(e) = j.flush().await {
+            tracing::warn!(account = %id, error = %e, "audit record flush after DeleteAccount failed; the next flush retries");
+        }
+    }
+    match answer {
+        Ok((deletion_type, _)) => {
+            p.audit.push(entry);
             p.st.delete_requested_time = Some(ts(p.now));
             p.st.deletion = Some(DeletionResult {
                 status: "Deleting".into(),
@@ -750,7 +931,22 @@ async fn drive<D: Directory, S: StatusSink>(
             ))
         }
         Err(e) if e.code() == "NotSupportedOperation.DeletingAccount" => {
+            // Already being deleted (by an earlier life of this object, or by hand): adopt it,
+            // never send DeleteAccount again.
+            p.audit.push(entry);
+            p.event(
+                EventKind::Normal,
+                "DeletionAdopted",
+                "DeleteAccount",
+                format!(
+                    "account {id} is already being deleted ({}{}); following that deletion instead of sending \
+                     DeleteAccount again",
+                    e.code(),
+                    e.request_id().map(|r| format!(", RequestId {r}")).unwrap_or_default()
+                ),
+            );
             p.st.delete_requested_time = Some(ts(p.now));
+            let _ = sink.save(&p.st).await;
             Ok(p.progressing(
                 Phase::Deleting,
                 "Deleting",
@@ -1055,8 +1251,37 @@ async fn settle_finished_slr_tasks<M: crate::plan::PlanApi>(
     }
 }
 
-async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Plan) -> Result<Halt, Halt> {
+/// The pass cannot record what it would send: nothing is sent; retry soon.
+fn audit_unavailable(p: &mut Pass<'_>, e: &str) -> Halt {
+    let phase = p.st.phase.unwrap_or(Phase::Planned);
+    p.result = "error";
+    p.reason = Some("AuditUnavailable".into());
+    let after = p.opts.error_retry;
+    p.event(
+        EventKind::Warning,
+        "AuditUnavailable",
+        "Audit",
+        format!("the audit record cannot be written ({e}); no call is sent until it can"),
+    );
+    p.progressing(
+        phase,
+        "AuditUnavailable",
+        format!("the audit record cannot be written ({e}); no call to Alibaba Cloud is sent until it can; retrying"),
+        after,
+    )
+}
+
+async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
+    p: &mut Pass<'_>,
+    member: &M,
+    plan: &Plan,
+    sink: &S,
+) -> Result<Halt, Halt> {
     let id = p.obj.spec.account_id.clone();
+    let journal = match sink.journal().await {
+        Ok(j) => j,
+        Err(e) => return Err(audit_unavailable(p, &e)),
+    };
     let existing =
         p.st.service_linked_role_tasks
             .iter()
@@ -1066,16 +1291,13 @@ async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Pla
     let opts = ExecOptions {
         concurrency: p.opts.concurrency,
         existing_slr_tasks: existing,
+        cancel: Some(p.stop.flag()),
+        journal,
+        account: id.clone(),
         ..Default::default()
     };
     let report = crate::plan::execute::run(member, plan, &opts).await;
     p.audit.extend(report.audit.iter().cloned());
-    for a in &report.audit {
-        tracing::info!(
-            account = %id, action = %a.action, target = %a.target, result = %a.result,
-            request_id = a.request_id.as_deref().unwrap_or(""), "call"
-        );
-    }
     for (k, n) in &report.deleted {
         *p.st.deleted.entry(k.as_str().to_string()).or_insert(0) += n;
         *p.deleted_now.entry(*k).or_insert(0) += n;
@@ -1166,6 +1388,16 @@ async fn purge<M: crate::plan::PlanApi>(p: &mut Pass<'_>, member: &M, plan: &Pla
             return Err(p.blocked(Block::new("RamCallRejected", msg), f.action.api_action()));
         }
         p.event(EventKind::Warning, "RetryingCalls", f.action.api_action(), msg);
+    }
+    if let Some(e) = &report.journal_error {
+        return Err(audit_unavailable(p, e));
+    }
+    if report.cancelled {
+        let why = p.stop.requested().unwrap_or_else(|| "stop requested".into());
+        return Ok(p.stopped(&format!(
+            "{why} ({} call(s) of this pass not started)",
+            report.actions_skipped
+        )));
     }
     let remaining = plan.actions.len() as u64 - report.actions_done.min(plan.actions.len() as u64);
     let msg = format!(

@@ -10,17 +10,19 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::crd::{AccountDeletion, AccountDeletionStatus, EndpointsSpec};
+use crate::crd::{AccountDeletion, AccountDeletionStatus, EndpointsSpec, Mode, Phase};
 use crate::http::Readiness;
 use crate::metrics::{KindLabel, Metrics, PhaseLabel, ReasonLabel, ResultLabel};
 
 use super::audit;
 use super::directory::Directory;
-use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink};
+use super::claim::{self, ClaimOutcome};
+use crate::plan::journal::Journal;
+use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink, Stop};
 use super::secret::{self, SecretCredentials};
 use super::validate::{self, Block};
 
@@ -50,6 +52,8 @@ pub struct RunOptions {
     pub selector: Option<String>,
     /// Accounts never touched and the only endpoints a spec may name.
     pub guards: validate::Guards,
+    /// Sizes and timing of the audit record.
+    pub journal: audit::JournalConfig,
     /// Pass tunables.
     pub pass: PassOptions,
     /// Objects reconciled at once.
@@ -62,6 +66,9 @@ pub struct RunOptions {
 
 struct Ctx<C: Connector> {
     client: Client,
+    /// The controllers' caches of AccountDeletion objects: a running pass watches its object here
+    /// and stops starting calls within a fraction of a second when it is deleted or changed.
+    stores: std::sync::RwLock<Vec<Store<AccountDeletion>>>,
     connector: C,
     opts: RunOptions,
     metrics: Arc<Metrics>,
@@ -74,9 +81,18 @@ struct Ctx<C: Connector> {
     scheduled: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
 
-/// Reconcile errors that kube-runtime retries with backoff (status writes failing).
+/// Reconcile errors that kube-runtime retries with backoff (the API server failing).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
+    /// Reading or writing the account claim failed.
+    #[error("account claim of {name}: {source}")]
+    Claim {
+        /// Object.
+        name: String,
+        /// Cause.
+        #[source]
+        source: claim::ClaimError,
+    },
     /// Writing status failed.
     #[error("writing status of {name}: {source}")]
     Status {
@@ -136,6 +152,7 @@ pub async fn run<C: Connector>(
         client,
         connector,
         metrics,
+        stores: std::sync::RwLock::new(Vec::new()),
         dirs: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
@@ -160,6 +177,9 @@ pub async fn run<C: Connector>(
         };
         let controller = Controller::new(api, wc.clone());
         let store = controller.store();
+        if let Ok(mut stores) = ctx.stores.write() {
+            stores.push(store.clone());
+        }
         let mapper_ctx = ctx.clone();
         controller
             .watches(secrets, watcher::Config::default(), move |secret: Secret| {
@@ -208,18 +228,83 @@ fn error_policy<C: Connector>(obj: Arc<AccountDeletion>, err: &ReconcileError, c
 }
 
 struct ApiSink {
+    client: Client,
     api: Api<AccountDeletion>,
-    name: String,
+    obj: Arc<AccountDeletion>,
     old: serde_json::Value,
+    journal_config: audit::JournalConfig,
+    audit_writes: prometheus_client::metrics::counter::Counter,
+    /// Opened on the first mutating call of the pass (one read of the head ConfigMap).
+    journal: tokio::sync::OnceCell<Arc<audit::KubeJournal>>,
 }
 
 impl StatusSink for ApiSink {
     async fn save(&self, status: &AccountDeletionStatus) -> Result<(), String> {
-        write_status(&self.api, &self.name, &self.old, status)
+        write_status(&self.api, &self.obj.name_any(), &self.old, status)
             .await
             .map_err(|e| e.to_string())
     }
+
+    async fn journal(&self) -> Result<Option<Arc<dyn Journal>>, String> {
+        let j = self
+            .journal
+            .get_or_try_init(|| {
+                audit::KubeJournal::open(
+                    &self.client,
+                    &self.obj,
+                    self.journal_config.clone(),
+                    self.audit_writes.clone(),
+                )
+            })
+            .await
+            .map_err(|e| format!("reading the audit record {}: {e}", audit::name_for(&self.obj)))?;
+        let j: Arc<dyn Journal> = j.clone();
+        Ok(Some(j))
+    }
+
+    async fn claim(&self) -> Result<ClaimOutcome, String> {
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
+        let outcome = claim::acquire(&self.client, &self.obj, &now.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(outcome)
+    }
 }
+
+/// Watches `key` in the controllers' caches while a pass runs and asks it to stop when the object
+/// is deleted, re-created, suspended, switched to mode Plan, or edited (a new generation: the new
+/// spec must be planned before anything else is deleted).
+async fn watch_for_stop(
+    stores: Vec<Store<AccountDeletion>>,
+    oref: ObjectRef<AccountDeletion>,
+    start: Arc<AccountDeletion>,
+    stop: Stop,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let live = stores.iter().find_map(|s| s.get(&oref));
+        let why = match &live {
+            None => Some("the AccountDeletion was deleted".to_string()),
+            Some(o) if o.uid() != start.uid() => Some("the AccountDeletion was re-created".to_string()),
+            Some(o) if o.metadata.deletion_timestamp.is_some() => {
+                Some("the AccountDeletion is being deleted".to_string())
+            }
+            Some(o) if o.spec.suspend && !start.spec.suspend => Some("spec.suspend is true".to_string()),
+            Some(o) if o.spec.mode == Mode::Plan && start.spec.mode != Mode::Plan => {
+                Some("spec.mode was set to Plan".to_string())
+            }
+            Some(o) if o.metadata.generation != start.metadata.generation => {
+                Some("the spec changed; the new spec is planned first".to_string())
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            stop.request(why);
+            return;
+        }
+    }
+}
+
 
 /// A JSON merge patch keeps map keys it does not mention: mark every key (at any depth) that
 /// `new` no longer has as `null`, so a shrinking map (`plan.remaining`) really shrinks.
@@ -293,11 +378,25 @@ async fn reconcile<C: Connector>(
                     }
                     Ok(dir) => {
                         let sink = ApiSink {
+                            client: ctx.client.clone(),
                             api: api.clone(),
-                            name: name.clone(),
+                            obj: obj.clone(),
                             old: old.clone(),
+                            journal_config: ctx.opts.journal.clone(),
+                            audit_writes: ctx.metrics.audit_writes.clone(),
+                            journal: tokio::sync::OnceCell::new(),
                         };
-                        pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now).await
+                        let stop = Stop::new();
+                        let stores = ctx.stores.read().map(|s| s.clone()).unwrap_or_default();
+                        let watcher = tokio::spawn(watch_for_stop(
+                            stores,
+                            ObjectRef::from_obj(obj.as_ref()),
+                            obj.clone(),
+                            stop.clone(),
+                        ));
+                        let outcome = pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now, &stop).await;
+                        watcher.abort();
+                        outcome
                     }
                 },
             }
@@ -313,10 +412,14 @@ async fn reconcile<C: Connector>(
                 source,
             })?;
     }
-    if !outcome.audit.is_empty()
-        && let Err(e) = audit::append(&ctx.client, &obj, &outcome.audit).await
-    {
-        tracing::warn!(namespace = %ns, name = %name, error = %e, "writing the audit record failed");
+    // The account is deleted: nothing more can happen to it, so the claim goes.
+    if outcome.status.phase == Some(Phase::Deleted) {
+        claim::release(&ctx.client, &obj)
+            .await
+            .map_err(|e| ReconcileError::Claim {
+                name: name.clone(),
+                source: e,
+            })?;
     }
     let oref = obj.object_ref(&());
     let old_phase = obj.status.as_ref().and_then(|s| s.phase);

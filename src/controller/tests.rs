@@ -160,6 +160,7 @@ fn obj(mode: Mode) -> AccountDeletion {
             not_before: None,
             suspend: false,
             approved_plan_hash: None,
+            audit: Default::default(),
         },
     );
     o.metadata.generation = Some(1);
@@ -176,7 +177,7 @@ static TICKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0
 
 async fn step(dir: &FakeDir, o: &mut AccountDeletion) -> PassOutcome {
     let v = validate(o, &super::validate::Guards::default()).expect("valid spec");
-    let out = pass::run(dir, o, &v, &PassOptions::default(), &NoSink, tick()).await;
+    let out = pass::run(dir, o, &v, &PassOptions::default(), &NoSink, tick(), &pass::Stop::new()).await;
     o.status = Some(out.status.clone());
     out
 }
@@ -577,4 +578,26 @@ async fn an_unidentified_session_blocks_role_changes() {
     o.spec.ram.kinds = Some(vec![crate::plan::Kind::Users, crate::plan::Kind::Groups]);
     let out = step(&dir, &mut o).await;
     assert_ne!(out.reason.as_deref(), Some("AccessRoleUnidentified"));
+}
+
+#[tokio::test]
+async fn a_stop_request_starts_no_new_call() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::Delete);
+    let v = validate(&o, &super::validate::Guards::default()).unwrap();
+    let stop = pass::Stop::new();
+    stop.request("the AccountDeletion is being deleted");
+    let out = pass::run(&dir, &o, &v, &PassOptions::default(), &NoSink, tick(), &stop).await;
+    assert_eq!(dir.mutating(), 0, "a stopped pass made a mutating call");
+    assert!(
+        out.status.message.as_deref().unwrap_or("").contains("being deleted"),
+        "{:#?}",
+        out.status
+    );
+    assert!(out.events.iter().any(|e| e.reason == "Stopped"));
+    // Without the request the same object purges.
+    o.status = None;
+    let out = pass::run(&dir, &o, &v, &PassOptions::default(), &NoSink, tick(), &pass::Stop::new()).await;
+    assert_eq!(out.status.phase, Some(Phase::PurgingRam));
+    assert!(dir.mutating() > 0);
 }

@@ -228,6 +228,7 @@ mod tests {
                 not_before: None,
                 suspend: false,
                 approved_plan_hash: None,
+                audit: Default::default(),
             },
         )
     }

@@ -66,6 +66,19 @@ pub struct AccountDeletionSpec {
     /// waits for re-approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_plan_hash: Option<String>,
+    /// The audit record (`<name>-audit` ConfigMaps).
+    #[serde(default)]
+    pub audit: AuditSpec,
+}
+
+/// `spec.audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditSpec {
+    /// Delete the audit record together with this object (owner references). By default the
+    /// record outlives the object: auditors need it after the account is gone.
+    #[serde(default)]
+    pub delete_with_object: bool,
 }
 
 fn default_access_role() -> String {

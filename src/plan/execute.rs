@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{Action, Plan};
 use super::api::{Applied, CallError, PlanApi, RoleUsage, SlrStatus};
+use super::journal::{CallIntent, IntentId, Journal, NOT_SENT};
 use super::model::Kind;
 
 /// Per-account concurrency when the caller does not say.
@@ -36,6 +37,16 @@ pub struct ExecOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Receives one event per finished action, for Kubernetes Events per batch.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    /// Where intents and results go: when set, no call is sent before its intent is durable.
+    pub journal: Option<Arc<dyn Journal>>,
+    /// The member account, for the per-call log line.
+    pub account: String,
+}
+
+impl std::fmt::Debug for dyn Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
 }
 
 impl Default for ExecOptions {
@@ -45,6 +56,8 @@ impl Default for ExecOptions {
             existing_slr_tasks: BTreeMap::new(),
             cancel: None,
             progress: None,
+            journal: None,
+            account: String::new(),
         }
     }
 }
@@ -147,6 +160,8 @@ pub struct ExecutionReport {
     pub audit: Vec<AuditEntry>,
     /// True if the run stopped early because of `cancel`.
     pub cancelled: bool,
+    /// Set when the journal could not record intents: the run stopped sending calls.
+    pub journal_error: Option<String>,
 }
 
 impl ExecutionReport {
@@ -274,6 +289,16 @@ fn audit_entry<E: CallError>(action: &Action, r: &Result<Applied, E>) -> AuditEn
     }
 }
 
+fn not_sent(action: &Action) -> AuditEntry {
+    AuditEntry {
+        time: now(),
+        action: action.api_action().to_string(),
+        target: action.target(),
+        result: NOT_SENT.to_string(),
+        request_id: None,
+    }
+}
+
 fn failure<E: CallError>(action: &Action, e: &E) -> ActionFailure {
     ActionFailure {
         action: action.clone(),
@@ -296,6 +321,15 @@ enum State {
 /// Consecutive calls failing as unavailable (after the client's retries) that stop a pass.
 pub const UNAVAILABLE_STREAK: u32 = 3;
 
+/// Most intents made durable in one journal write.
+pub const INTENT_BATCH: usize = 1000;
+
+/// Least time between two intent writes while calls are still in flight (bounds API-server
+/// writes; a starved executor writes at once).
+const INTENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+type IntentWrite<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = (Vec<usize>, Result<Vec<IntentId>, String>)> + Send + 'a>>;
+
 /// Runs `plan` against `api`. Never fails as a whole: every outcome is in the report.
 pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> ExecutionReport {
     let n = plan.actions.len();
@@ -304,7 +338,20 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
     let mut state = vec![State::Waiting; n];
     let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
     let dependents = plan.dependents();
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    let journal = opts.journal.clone();
+    // Ready actions whose intent is durable (may be sent) and those still waiting for it.
+    let mut ready: VecDeque<usize> = VecDeque::new();
+    let mut unrecorded: VecDeque<usize> = VecDeque::new();
+    for i in (0..n).filter(|&i| missing[i] == 0) {
+        if journal.is_some() {
+            unrecorded.push_back(i);
+        } else {
+            ready.push_back(i);
+        }
+    }
+    let mut intent_of: Vec<Option<IntentId>> = vec![None; n];
+    let mut intent_write: Option<IntentWrite<'_>> = None;
+    let mut last_intent = std::time::Instant::now() - INTENT_INTERVAL;
     let mut in_flight = FuturesUnordered::new();
     let mut finished = 0usize;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
@@ -324,9 +371,20 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
             });
         }
     };
+    let record = |index: usize, entry: &AuditEntry, intent_of: &[Option<IntentId>]| {
+        tracing::info!(
+            account = %opts.account, action = %entry.action, target = %entry.target,
+            result = %entry.result, request_id = entry.request_id.as_deref().unwrap_or(""), "call"
+        );
+        if let (Some(j), Some(id)) = (&journal, intent_of[index]) {
+            j.record(id, entry);
+        }
+    };
 
     loop {
-        while in_flight.len() < limit && !cancelled() && unavailable_streak < UNAVAILABLE_STREAK {
+        let may_start =
+            || !cancelled() && unavailable_streak < UNAVAILABLE_STREAK && report.journal_error.is_none();
+        while in_flight.len() < limit && may_start() {
             let Some(i) = ready.pop_front() else { break };
             state[i] = State::Running;
             let action = &plan.actions[i].action;
@@ -347,13 +405,61 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                 };
             in_flight.push(fut);
         }
-        let Some(done) = in_flight.next().await else {
+        // Write ahead: make the intents of ready actions durable before they may be sent, in
+        // batches, when the sendable pool runs low.
+        if let Some(j) = &journal
+            && intent_write.is_none()
+            && !unrecorded.is_empty()
+            && may_start()
+            && ready.len() < limit
+            && (in_flight.is_empty() || last_intent.elapsed() >= INTENT_INTERVAL)
+        {
+            let take = unrecorded.len().min(INTENT_BATCH);
+            let batch: Vec<usize> = unrecorded.drain(..take).collect();
+            let intents: Vec<CallIntent> = batch
+                .iter()
+                .map(|&i| CallIntent {
+                    action: plan.actions[i].action.api_action().to_string(),
+                    target: plan.actions[i].action.target(),
+                })
+                .collect();
+            let j = j.clone();
+            last_intent = std::time::Instant::now();
+            intent_write = Some(Box::pin(async move {
+                let r = j.intend(&intents).await;
+                (batch, r)
+            }));
+        }
+        if in_flight.is_empty() && intent_write.is_none() {
             break;
+        }
+        let done = tokio::select! {
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
+            (batch, r) = async { match intent_write.as_mut() { Some(w) => w.await, None => std::future::pending().await } },
+                if intent_write.is_some() => {
+                intent_write = None;
+                match r {
+                    Ok(ids) => {
+                        for (i, id) in batch.iter().zip(ids) {
+                            intent_of[*i] = Some(id);
+                        }
+                        ready.extend(batch);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the audit journal cannot record intents; no call is sent");
+                        report.journal_error = Some(e);
+                        unrecorded.extend(batch);
+                    }
+                }
+                continue;
+            }
         };
         let (index, ok) = match done {
             Finished::Call { index, result } => {
                 let action = &plan.actions[index].action;
-                report.audit.push(audit_entry(action, &result));
+                let entry = audit_entry(action, &result);
+                record(index, &entry, &intent_of);
+                report.audit.push(entry);
                 if result
                     .as_ref()
                     .is_err_and(|e| matches!(e.class_name(), "Transient" | "Throttled"))
@@ -374,6 +480,11 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                 }
             }
             Finished::Slr { index, audit, result } => {
+                match &audit {
+                    Some(entry) => record(index, entry, &intent_of),
+                    // An existing task was polled: the intent's call was never sent.
+                    None => record(index, &not_sent(&plan.actions[index].action), &intent_of),
+                }
                 report.audit.extend(audit);
                 match result {
                     Ok(t) => {
@@ -415,7 +526,11 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
             for &d in &dependents[index] {
                 missing[d] -= 1;
                 if missing[d] == 0 && state[d] == State::Waiting {
-                    ready.push_back(d);
+                    if journal.is_some() {
+                        unrecorded.push_back(d);
+                    } else {
+                        ready.push_back(d);
+                    }
                 }
             }
         } else {
@@ -440,6 +555,26 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
         }
     }
 
+    // Intents that were recorded but never sent are closed as such.
+    for &i in &ready {
+        record(i, &not_sent(&plan.actions[i].action), &intent_of);
+    }
+    if let Some(j) = &journal
+        && let Err(e) = j.flush().await
+    {
+        tracing::warn!(error = %e, "the audit journal could not be flushed at the end of the run");
+        report.journal_error.get_or_insert(e);
+    }
+    if report.journal_error.is_some() {
+        for (i, s) in state.iter_mut().enumerate() {
+            if *s == State::Waiting {
+                *s = State::Skipped;
+                report.actions_skipped += 1;
+                finished += 1;
+                emit(i, Outcome::Skipped, finished);
+            }
+        }
+    }
     if cancelled() {
         report.cancelled = true;
         for (i, s) in state.iter_mut().enumerate() {

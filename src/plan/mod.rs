@@ -16,6 +16,7 @@ pub mod execute;
 pub mod fake;
 pub mod hash;
 pub mod inventory;
+pub mod journal;
 pub mod model;
 pub mod retain;
 

@@ -45,6 +45,27 @@ pub struct RetainSpec {
 }
 
 impl RetainSpec {
+    /// Adds `other`'s patterns (what another object naming the same account retains).
+    pub fn extend(&mut self, other: &RetainSpec) {
+        for (mine, theirs) in [
+            (&mut self.users, &other.users),
+            (&mut self.groups, &other.groups),
+            (&mut self.roles, &other.roles),
+            (&mut self.service_linked_roles, &other.service_linked_roles),
+            (&mut self.custom_policies, &other.custom_policies),
+            (&mut self.saml_providers, &other.saml_providers),
+            (&mut self.oidc_providers, &other.oidc_providers),
+            (&mut self.virtual_mfa_devices, &other.virtual_mfa_devices),
+            (&mut self.default_domain, &other.default_domain),
+        ] {
+            for p in theirs {
+                if !mine.contains(p) {
+                    mine.push(p.clone());
+                }
+            }
+        }
+    }
+
     /// The patterns given for `kind`.
     #[must_use]
     pub fn patterns(&self, kind: Kind) -> &[String] {

@@ -15,8 +15,11 @@ fn crds_dir_matches_the_rust_types() {
         let path = root().join("crds").join(file);
         if std::env::var("ADO_BLESS").as_deref() == Ok("1") {
             std::fs::write(&path, &generated).expect("write CRD");
-            std::fs::write(root().join("charts/account-deletion-operator/files").join(file), &generated)
-                .expect("write the chart's CRD copy");
+            std::fs::write(
+                root().join("charts/account-deletion-operator/files").join(file),
+                &generated,
+            )
+            .expect("write the chart's CRD copy");
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("crds/{file} exists"));
         assert!(

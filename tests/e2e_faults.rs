@@ -653,6 +653,37 @@ async fn crash_restart_at_random_points_converges_without_repeating_async_deleti
     );
     assert_eq!(dump["status"], "Deleted");
     assert_eq!(dump["ram"]["users"], json!(["keep-me"]));
+    // Crash-safe audit: every call the emulator answered OK has its line, whatever process sent it
+    // and wherever it was killed (its result, or UNKNOWN when the process died before recording
+    // it); no line is left open (SENT).
+    let mut recorded: BTreeMap<String, u64> = BTreeMap::new();
+    for l in audit.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        assert!(f.len() >= 6, "malformed audit line {l:?}");
+        assert_ne!(f[3], "SENT", "an intent was left open: {l}");
+        if f[3] != "NOT_SENT" {
+            *recorded.entry(f[1].to_string()).or_insert(0) += 1;
+        }
+    }
+    for c in calls["calls"].as_array().unwrap() {
+        if c["class"] == "mutating" && c["code"] == "OK" {
+            let action = c["action"].as_str().unwrap();
+            let ok = codes_of(&calls, &format!("{}:{action}", c["product"].as_str().unwrap()))["OK"];
+            assert!(
+                recorded.get(action).copied().unwrap_or(0) >= ok,
+                "{action}: {ok} answered OK at the emulator, {:?} in the audit record after {kills} kills",
+                recorded.get(action)
+            );
+        }
+    }
+    let unknown = audit
+        .lines()
+        .filter(|l| l.split(' ').nth(3) == Some("UNKNOWN"))
+        .count();
+    eprintln!(
+        "CRASH audit: {} lines, {unknown} UNKNOWN (sent by a killed process), per action {recorded:?}",
+        audit.lines().count()
+    );
 }
 
 /// Successful and failed mutating calls the emulator has seen so far.

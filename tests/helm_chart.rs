@@ -328,7 +328,11 @@ fn assert_least_privilege(r: &Rendered, what: &str) {
                 );
                 // The only objects the operator deletes are its own account claims.
                 if verbs.contains(&"delete") {
-                    assert_eq!(resources, ["accountclaims"], "{what}: delete outside accountclaims: {rule}");
+                    assert_eq!(
+                        resources,
+                        ["accountclaims"],
+                        "{what}: delete outside accountclaims: {rule}"
+                    );
                 }
                 if resources.contains(&"accountdeletions") {
                     assert!(
@@ -364,7 +368,7 @@ fn assert_claim_rules(r: &Rendered) {
         role["rules"],
         json!([
             {"apiGroups": ["accountdeletion.dev"], "resources": ["accountclaims"],
-             "verbs": ["get", "create", "update", "delete"]},
+             "verbs": ["get", "list", "watch", "create", "update", "delete"]},
             {"apiGroups": ["accountdeletion.dev"], "resources": ["accountdeletions"], "verbs": ["get"]},
         ])
     );
@@ -432,10 +436,16 @@ fn default_values_render_a_hardened_cluster_wide_operator() {
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "metrics");
     // Both CRDs with keep.
     let crds = r.of_kind("CustomResourceDefinition");
-    let crd_names: Vec<&str> = crds.iter().map(|c| c["metadata"]["name"].as_str().unwrap()).collect();
+    let crd_names: Vec<&str> = crds
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         crd_names,
-        ["accountdeletions.accountdeletion.dev", "accountclaims.accountdeletion.dev"]
+        [
+            "accountdeletions.accountdeletion.dev",
+            "accountclaims.accountdeletion.dev"
+        ]
     );
     for crd in crds {
         assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
@@ -475,7 +485,11 @@ fn every_ci_values_file_renders_and_keeps_the_invariants() {
 fn namespaced_values_give_one_role_per_namespace_and_no_cluster_role() {
     let r = render(&[&chart_dir().join("ci/namespaced-values.yaml")], &json!({}));
     // Only the account-claim ClusterRole (claims are cluster-scoped); nothing else cluster-wide.
-    assert_eq!(r.of_kind("ClusterRole").len(), 1, "namespaced: only the claims ClusterRole");
+    assert_eq!(
+        r.of_kind("ClusterRole").len(),
+        1,
+        "namespaced: only the claims ClusterRole"
+    );
     assert_eq!(r.of_kind("ClusterRoleBinding").len(), 1);
     assert_claim_rules(&r);
     let want = vec![
@@ -712,7 +726,10 @@ fn chart_crd_copy_is_byte_identical_to_crds_dir() {
             .as_object_mut()
             .unwrap()
             .remove("annotations");
-        assert_eq!(rendered, from_file, "the rendered CRD must be the crds/{file} file");
+        assert_eq!(
+            rendered, from_file,
+            "the rendered CRD must be the crds/{file} file"
+        );
     }
 }
 
@@ -1144,7 +1161,11 @@ async fn install_into_real_cluster_and_service_account_has_exactly_the_granted_r
         "get an AccountClaim"
     );
     assert_eq!(
-        status_code(claims.delete("account-1234567890123456", &DeleteParams::default()).await),
+        status_code(
+            claims
+                .delete("account-1234567890123456", &DeleteParams::default())
+                .await
+        ),
         200,
         "delete an AccountClaim"
     );

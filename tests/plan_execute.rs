@@ -455,3 +455,108 @@ async fn users_without_login_profile_are_deleted_without_asking() {
     // Deleted users are purged from the recycle bin in the same pass (and bob, already there).
     assert!(s.bin.is_empty(), "recycle bin left: {:?}", s.bin);
 }
+
+/// A journal that checks the write-ahead rule against the fake: at no moment has the account
+/// seen more mutating calls than intents were made durable.
+struct CheckingJournal {
+    fake: Arc<FakeAccount>,
+    durable: std::sync::Mutex<u64>,
+    results: std::sync::Mutex<BTreeMap<u64, String>>,
+    violations: std::sync::Mutex<Vec<String>>,
+    fail: bool,
+}
+
+impl CheckingJournal {
+    fn check(&self, when: &str) {
+        let sent = mutating(&self.fake);
+        let durable = *self.durable.lock().unwrap();
+        if sent > durable {
+            self.violations
+                .lock()
+                .unwrap()
+                .push(format!("{when}: {sent} calls sent, {durable} intents durable"));
+        }
+    }
+}
+
+impl account_deletion_operator::plan::journal::Journal for CheckingJournal {
+    fn intend<'a>(
+        &'a self,
+        calls: &'a [account_deletion_operator::plan::journal::CallIntent],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u64>, String>> {
+        Box::pin(async move {
+            self.check("intend");
+            // A slow write: a call sent before this returns would be caught by `check`.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.check("intend after the write");
+            if self.fail {
+                return Err("the API server refused the write".into());
+            }
+            let mut d = self.durable.lock().unwrap();
+            let first = *d;
+            *d += calls.len() as u64;
+            Ok((first..*d).collect())
+        })
+    }
+    fn record(&self, id: u64, entry: &account_deletion_operator::plan::execute::AuditEntry) {
+        self.check("record");
+        self.results.lock().unwrap().insert(id, entry.result.clone());
+    }
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn no_call_is_sent_before_its_intent_is_durable_and_every_intent_gets_a_result() {
+    let fake = Arc::new(FakeAccount::new(FakeState::rich(ACCT)));
+    let j = Arc::new(CheckingJournal {
+        fake: fake.clone(),
+        durable: Default::default(),
+        results: Default::default(),
+        violations: Default::default(),
+        fail: false,
+    });
+    let o = opts();
+    for _ in 0..3 {
+        let plan = plan_for(&fake, &o).await;
+        let exec = ExecOptions {
+            concurrency: 16,
+            journal: Some(j.clone()),
+            ..ExecOptions::default()
+        };
+        let report = run(fake.as_ref(), &plan, &exec).await;
+        assert!(report.journal_error.is_none());
+    }
+    let v = j.violations.lock().unwrap().clone();
+    assert!(v.is_empty(), "write-ahead broken: {v:#?}");
+    let durable = *j.durable.lock().unwrap();
+    let results = j.results.lock().unwrap().clone();
+    assert!(durable > 20, "intents: {durable}");
+    // Every intent but those of service-linked roles whose task was only polled has its result;
+    // every call the account saw has an intent.
+    assert_eq!(results.len() as u64, durable, "{results:?}");
+    let sent = results.values().filter(|r| r.as_str() != "NOT_SENT").count() as u64;
+    assert_eq!(sent, mutating(&fake));
+}
+
+#[tokio::test]
+async fn a_journal_that_cannot_write_stops_every_call() {
+    let fake = Arc::new(FakeAccount::new(FakeState::rich(ACCT)));
+    let j = Arc::new(CheckingJournal {
+        fake: fake.clone(),
+        durable: Default::default(),
+        results: Default::default(),
+        violations: Default::default(),
+        fail: true,
+    });
+    let plan = plan_for(&fake, &opts()).await;
+    let exec = ExecOptions {
+        journal: Some(j.clone()),
+        ..ExecOptions::default()
+    };
+    let report = run(fake.as_ref(), &plan, &exec).await;
+    assert!(report.journal_error.is_some());
+    // Service-linked roles journal their own call and fail the same way: nothing was sent.
+    assert_eq!(mutating(&fake), 0, "{report:?}");
+}

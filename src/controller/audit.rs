@@ -137,7 +137,12 @@ struct State {
 
 impl State {
     fn reindex(&mut self) {
-        self.index = self.lines.iter().enumerate().map(|(i, l)| (l.id.clone(), i)).collect();
+        self.index = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.clone(), i))
+            .collect();
     }
 
     fn load(&mut self, cm: &ConfigMap) {
@@ -279,7 +284,10 @@ impl Inner {
                     "app.kubernetes.io/managed-by".to_string(),
                     "account-deletion-operator".to_string(),
                 ),
-                ("accountdeletion.dev/account-id".to_string(), self.account_id.clone()),
+                (
+                    "accountdeletion.dev/account-id".to_string(),
+                    self.account_id.clone(),
+                ),
             ])),
             owner_references: self.owner.clone().map(|o| vec![o]),
             ..ObjectMeta::default()
@@ -309,7 +317,12 @@ impl Inner {
     }
 
     /// Creates or replaces one ConfigMap; counts the write.
-    async fn put(&self, name: &str, data: BTreeMap<String, String>, rv: Option<String>) -> Result<ConfigMap, kube::Error> {
+    async fn put(
+        &self,
+        name: &str,
+        data: BTreeMap<String, String>,
+        rv: Option<String>,
+    ) -> Result<ConfigMap, kube::Error> {
         self.writes.inc();
         let mut cm = ConfigMap {
             metadata: self.meta(name),
@@ -342,7 +355,10 @@ impl Inner {
             (name, s.next_chunk, finished, old)
         };
         let data = BTreeMap::from([
-            ("audit.log".to_string(), lines.iter().map(Line::render).collect::<String>()),
+            (
+                "audit.log".to_string(),
+                lines.iter().map(Line::render).collect::<String>(),
+            ),
             ("format".to_string(), FORMAT.to_string()),
             ("accountId".to_string(), self.account_id.clone()),
             ("sequence".to_string(), seq.to_string()),
@@ -381,7 +397,9 @@ impl Inner {
     /// Writes the head (sealing first when it grew too big); one writer at a time.
     async fn flush(&self) -> Result<(), String> {
         let _one = self.write.lock().await;
-        self.seal().await.map_err(|e| format!("writing an audit chunk: {e}"))?;
+        self.seal()
+            .await
+            .map_err(|e| format!("writing an audit chunk: {e}"))?;
         for _ in 0..4 {
             let (data, rv, exists) = {
                 let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -412,8 +430,11 @@ impl Inner {
                             .filter(|l| l.id.starts_with(&self.pass))
                             .cloned()
                             .collect();
-                        let mut lines: Vec<Line> =
-                            theirs.lines.into_iter().filter(|l| !l.id.starts_with(&self.pass)).collect();
+                        let mut lines: Vec<Line> = theirs
+                            .lines
+                            .into_iter()
+                            .filter(|l| !l.id.starts_with(&self.pass))
+                            .collect();
                         lines.extend(ours);
                         let calls = s.calls.max(theirs.calls);
                         *s = State {
@@ -431,7 +452,10 @@ impl Inner {
                 }
             }
         }
-        Err(format!("the audit record {} kept changing under another writer", self.head))
+        Err(format!(
+            "the audit record {} kept changing under another writer",
+            self.head
+        ))
     }
 }
 

@@ -18,7 +18,9 @@
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
-use crate::crd::{AccountClaim, AccountClaimSpec, AccountDeletion, ClaimHolder, ClaimWaiter, Phase, claim_name};
+use crate::crd::{
+    AccountClaim, AccountClaimSpec, AccountDeletion, ClaimHolder, ClaimWaiter, Phase, claim_name,
+};
 
 /// What the claim says for one object.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +133,10 @@ pub async fn acquire(client: &Client, obj: &AccountDeletion, now: &str) -> Resul
                 uid: claim.uid(),
                 resource_version: claim.resource_version(),
             };
-            match api.delete(&name, &DeleteParams::default().preconditions(pre)).await {
+            match api
+                .delete(&name, &DeleteParams::default().preconditions(pre))
+                .await
+            {
                 Ok(_) => tracing::info!(claim = %name, stale_owner = %owner, "stale account claim removed"),
                 Err(e) if is_status(&e, 409) || is_status(&e, 404) => {}
                 Err(e) => return Err(err(e)),
@@ -198,7 +203,10 @@ pub async fn release(client: &Client, obj: &AccountDeletion) -> Result<(), Claim
                 uid: claim.uid(),
                 resource_version: claim.resource_version(),
             };
-            match api.delete(&name, &DeleteParams::default().preconditions(pre)).await {
+            match api
+                .delete(&name, &DeleteParams::default().preconditions(pre))
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(claim = %name, owner = %claim.spec.owner.key(), "account claim released");
                     return Ok(());
@@ -220,6 +228,7 @@ pub async fn release(client: &Client, obj: &AccountDeletion) -> Result<(), Claim
             Err(e) => return Err(err(e)),
         }
     }
-    Err(err(kube::Error::Service("the claim kept changing; retrying later".into())))
+    Err(err(kube::Error::Service(
+        "the claim kept changing; retrying later".into(),
+    )))
 }
-

@@ -112,11 +112,7 @@ pub trait StatusSink: Sync {
 
     /// Takes or confirms this object's claim on its account; called before any mutating call.
     fn claim(&self) -> impl Future<Output = Result<ClaimOutcome, String>> + Send {
-        async {
-            Ok(ClaimOutcome::Owned {
-                waiters: Vec::new(),
-            })
-        }
+        async { Ok(ClaimOutcome::Owned { waiters: Vec::new() }) }
     }
 }
 
@@ -146,7 +142,10 @@ impl Stop {
 
     /// Asks the pass to stop; the first reason wins.
     pub fn request(&self, reason: impl Into<String>) {
-        let mut r = self.reason.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut r = self
+            .reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if r.is_none() {
             *r = Some(reason.into());
         }
@@ -335,7 +334,9 @@ impl Pass<'_> {
             EventKind::Normal,
             "Stopped",
             "Reconcile",
-            format!("stopped work on account {id}: {why}; calls already sent finished, no new call was started"),
+            format!(
+                "stopped work on account {id}: {why}; calls already sent finished, no new call was started"
+            ),
         );
         self.progressing(
             phase,

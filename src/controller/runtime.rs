@@ -10,21 +10,23 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::crd::{AccountDeletion, AccountDeletionStatus, EndpointsSpec, Mode, Phase};
+use crate::crd::{
+    AccountClaim, AccountDeletion, AccountDeletionStatus, ClaimWaiter, EndpointsSpec, Mode, Phase, claim_name,
+};
 use crate::http::Readiness;
 use crate::metrics::{KindLabel, Metrics, PhaseLabel, ReasonLabel, ResultLabel};
 
 use super::audit;
-use super::directory::Directory;
 use super::claim::{self, ClaimOutcome};
-use crate::plan::journal::Journal;
+use super::directory::Directory;
 use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink, Stop};
 use super::secret::{self, SecretCredentials};
 use super::validate::{self, Block};
+use crate::plan::journal::Journal;
 
 /// Builds a [`Directory`] for a set of credentials and endpoints (the signed client in production,
 /// anything in tests).
@@ -69,6 +71,9 @@ struct Ctx<C: Connector> {
     /// The controllers' caches of AccountDeletion objects: a running pass watches its object here
     /// and stops starting calls within a fraction of a second when it is deleted or changed.
     stores: std::sync::RwLock<Vec<Store<AccountDeletion>>>,
+    /// Every account claim (cluster-wide watch): a pass stops when a new object starts waiting for
+    /// its account, so what that object retains is planned in before anything else is deleted.
+    claims: Store<AccountClaim>,
     connector: C,
     opts: RunOptions,
     metrics: Arc<Metrics>,
@@ -147,7 +152,23 @@ pub async fn run<C: Connector>(
         controller: opts.reporter.clone(),
         instance: opts.instance.clone(),
     };
+    let (claims, claims_writer) = reflector::store::<AccountClaim>();
+    let claims_watch = reflector(
+        claims_writer,
+        watcher(
+            Api::<AccountClaim>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .for_each(|ev| async move {
+        if let Err(e) = ev {
+            tracing::debug!(error = %e, "account claim watch");
+        }
+    });
+    let claims_task = tokio::spawn(claims_watch);
     let ctx = Arc::new(Ctx {
+        claims,
         recorder: Recorder::new(client.clone(), reporter),
         client,
         connector,
@@ -212,6 +233,7 @@ pub async fn run<C: Connector>(
             })
     });
     futures::future::join_all(runs).await;
+    claims_task.abort();
     readiness.set(false, "shutting down");
     tracing::info!("controller stopped");
 }
@@ -236,6 +258,8 @@ struct ApiSink {
     audit_writes: prometheus_client::metrics::counter::Counter,
     /// Opened on the first mutating call of the pass (one read of the head ConfigMap).
     journal: tokio::sync::OnceCell<Arc<audit::KubeJournal>>,
+    /// The waiters the pass planned for, once it owns the claim (read by [`watch_for_stop`]).
+    waiters: Arc<Mutex<Option<Vec<ClaimWaiter>>>>,
 }
 
 impl StatusSink for ApiSink {
@@ -263,10 +287,17 @@ impl StatusSink for ApiSink {
     }
 
     async fn claim(&self) -> Result<ClaimOutcome, String> {
-        let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
+        let now = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
         let outcome = claim::acquire(&self.client, &self.obj, &now.to_string())
             .await
             .map_err(|e| e.to_string())?;
+        if let ClaimOutcome::Owned { waiters } = &outcome
+            && let Ok(mut w) = self.waiters.lock()
+        {
+            *w = Some(waiters.clone());
+        }
         Ok(outcome)
     }
 }
@@ -276,12 +307,31 @@ impl StatusSink for ApiSink {
 /// spec must be planned before anything else is deleted).
 async fn watch_for_stop(
     stores: Vec<Store<AccountDeletion>>,
+    claims: Store<AccountClaim>,
+    waiters: Arc<Mutex<Option<Vec<ClaimWaiter>>>>,
     oref: ObjectRef<AccountDeletion>,
     start: Arc<AccountDeletion>,
     stop: Stop,
 ) {
+    let claim_ref = ObjectRef::new(&claim_name(&start.spec.account_id));
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        // A waiter the pass did not plan for: its retention must be planned in first.
+        let planned = waiters.lock().ok().and_then(|w| w.clone());
+        if let (Some(planned), Some(claim)) = (planned, claims.get(&claim_ref))
+            && claim.spec.owner.uid == start.uid().unwrap_or_default()
+            && let Some(w) = claim.spec.waiting.iter().find(|w| {
+                !planned
+                    .iter()
+                    .any(|p| p.object.uid == w.object.uid && p.retain == w.retain && p.mode == w.mode)
+            })
+        {
+            stop.request(format!(
+                "AccountDeletion {} now also names this account; re-planning to keep what it retains",
+                w.object.key()
+            ));
+            return;
+        }
         let live = stores.iter().find_map(|s| s.get(&oref));
         let why = match &live {
             None => Some("the AccountDeletion was deleted".to_string()),
@@ -304,7 +354,6 @@ async fn watch_for_stop(
         }
     }
 }
-
 
 /// A JSON merge patch keeps map keys it does not mention: mark every key (at any depth) that
 /// `new` no longer has as `null`, so a shrinking map (`plan.remaining`) really shrinks.
@@ -385,16 +434,20 @@ async fn reconcile<C: Connector>(
                             journal_config: ctx.opts.journal.clone(),
                             audit_writes: ctx.metrics.audit_writes.clone(),
                             journal: tokio::sync::OnceCell::new(),
+                            waiters: Arc::new(Mutex::new(None)),
                         };
                         let stop = Stop::new();
                         let stores = ctx.stores.read().map(|s| s.clone()).unwrap_or_default();
                         let watcher = tokio::spawn(watch_for_stop(
                             stores,
+                            ctx.claims.clone(),
+                            sink.waiters.clone(),
                             ObjectRef::from_obj(obj.as_ref()),
                             obj.clone(),
                             stop.clone(),
                         ));
-                        let outcome = pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now, &stop).await;
+                        let outcome =
+                            pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now, &stop).await;
                         watcher.abort();
                         outcome
                     }

@@ -177,7 +177,16 @@ static TICKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0
 
 async fn step(dir: &FakeDir, o: &mut AccountDeletion) -> PassOutcome {
     let v = validate(o, &super::validate::Guards::default()).expect("valid spec");
-    let out = pass::run(dir, o, &v, &PassOptions::default(), &NoSink, tick(), &pass::Stop::new()).await;
+    let out = pass::run(
+        dir,
+        o,
+        &v,
+        &PassOptions::default(),
+        &NoSink,
+        tick(),
+        &pass::Stop::new(),
+    )
+    .await;
     o.status = Some(out.status.clone());
     out
 }
@@ -590,14 +599,27 @@ async fn a_stop_request_starts_no_new_call() {
     let out = pass::run(&dir, &o, &v, &PassOptions::default(), &NoSink, tick(), &stop).await;
     assert_eq!(dir.mutating(), 0, "a stopped pass made a mutating call");
     assert!(
-        out.status.message.as_deref().unwrap_or("").contains("being deleted"),
+        out.status
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("being deleted"),
         "{:#?}",
         out.status
     );
     assert!(out.events.iter().any(|e| e.reason == "Stopped"));
     // Without the request the same object purges.
     o.status = None;
-    let out = pass::run(&dir, &o, &v, &PassOptions::default(), &NoSink, tick(), &pass::Stop::new()).await;
+    let out = pass::run(
+        &dir,
+        &o,
+        &v,
+        &PassOptions::default(),
+        &NoSink,
+        tick(),
+        &pass::Stop::new(),
+    )
+    .await;
     assert_eq!(out.status.phase, Some(Phase::PurgingRam));
     assert!(dir.mutating() > 0);
 }

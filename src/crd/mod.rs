@@ -8,7 +8,9 @@ pub mod spec;
 pub mod status;
 
 pub use claim::{AccountClaim, AccountClaimSpec, ClaimHolder, ClaimWaiter, claim_name};
-pub use spec::{AccountDeletion, AccountDeletionSpec, AuditSpec, DeletionSpec, EndpointsSpec, Mode, RamSpec, SecretRef};
+pub use spec::{
+    AccountDeletion, AccountDeletionSpec, AuditSpec, DeletionSpec, EndpointsSpec, Mode, RamSpec, SecretRef,
+};
 pub use status::{
     AccountDeletionStatus, AlibabaErrorStatus, ApprovedPlan, CheckItem, DeletionCheckStatus, DeletionResult,
     FailReason, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,

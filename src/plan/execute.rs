@@ -176,6 +176,7 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+#[allow(clippy::large_enum_variant)] // one per call in flight, short-lived
 enum Finished<E> {
     Call {
         index: usize,
@@ -185,8 +186,12 @@ enum Finished<E> {
         index: usize,
         /// Entries for the audit record (the delete call, if one was made).
         audit: Option<AuditEntry>,
+        /// The journal intent of that call.
+        intent: Option<IntentId>,
         result: Result<SlrTaskState, (E, Option<String>)>,
     },
+    /// The journal refused the intent of a call, which was therefore not sent.
+    Unrecorded { index: usize, error: String },
 }
 
 async fn run_slr<A: PlanApi>(
@@ -194,6 +199,7 @@ async fn run_slr<A: PlanApi>(
     index: usize,
     role: String,
     existing: Option<String>,
+    journal: Option<Arc<dyn Journal>>,
 ) -> Finished<A::Error> {
     // A task from an earlier pass (recorded in status, or only known to the service because the
     // process that started it died first): poll it; start a new one only if it failed or is unknown.
@@ -207,6 +213,7 @@ async fn run_slr<A: PlanApi>(
                 return Finished::Slr {
                     index,
                     audit: None,
+                    intent: None,
                     result: Ok(slr_state(role, task_id, s)),
                 };
             }
@@ -216,12 +223,27 @@ async fn run_slr<A: PlanApi>(
                 return Finished::Slr {
                     index,
                     audit: None,
+                    intent: None,
                     result: Err((e, Some(task_id))),
                 };
             }
         }
     }
     let action = Action::DeleteServiceLinkedRole { role: role.clone() };
+    // Only now is a mutating call certain: its intent goes to the journal first.
+    let intent = match &journal {
+        Some(j) => {
+            let call = [CallIntent {
+                action: action.api_action().to_string(),
+                target: action.target(),
+            }];
+            match j.intend(&call).await {
+                Ok(ids) => ids.first().copied(),
+                Err(error) => return Finished::Unrecorded { index, error },
+            }
+        }
+        None => None,
+    };
     let applied = api.apply(&action).await;
     let audit = Some(audit_entry(&action, &applied));
     let applied = match applied {
@@ -230,6 +252,7 @@ async fn run_slr<A: PlanApi>(
             return Finished::Slr {
                 index,
                 audit,
+                intent,
                 result: Err((e, None)),
             };
         }
@@ -239,6 +262,7 @@ async fn run_slr<A: PlanApi>(
         return Finished::Slr {
             index,
             audit,
+            intent,
             result: Ok(SlrTaskState {
                 role,
                 task_id: String::new(),
@@ -261,6 +285,7 @@ async fn run_slr<A: PlanApi>(
     Finished::Slr {
         index,
         audit,
+        intent,
         result: Ok(state),
     }
 }
@@ -328,7 +353,9 @@ pub const INTENT_BATCH: usize = 1000;
 /// writes; a starved executor writes at once).
 const INTENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
-type IntentWrite<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = (Vec<usize>, Result<Vec<IntentId>, String>)> + Send + 'a>>;
+type IntentWrite<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Vec<usize>, Result<Vec<IntentId>, String>)> + Send + 'a>,
+>;
 
 /// Runs `plan` against `api`. Never fails as a whole: every outcome is in the report.
 pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> ExecutionReport {
@@ -342,8 +369,12 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
     // Ready actions whose intent is durable (may be sent) and those still waiting for it.
     let mut ready: VecDeque<usize> = VecDeque::new();
     let mut unrecorded: VecDeque<usize> = VecDeque::new();
+    // Service-linked role deletions journal their own call (a task already running is only polled).
+    let needs_intent = |i: usize| {
+        journal.is_some() && !matches!(plan.actions[i].action, Action::DeleteServiceLinkedRole { .. })
+    };
     for i in (0..n).filter(|&i| missing[i] == 0) {
-        if journal.is_some() {
+        if needs_intent(i) {
             unrecorded.push_back(i);
         } else {
             ready.push_back(i);
@@ -395,6 +426,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                         i,
                         role.clone(),
                         opts.existing_slr_tasks.get(role).cloned(),
+                        journal.clone(),
                     )),
                     _ => Box::pin(async move {
                         Finished::Call {
@@ -479,11 +511,20 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                     }
                 }
             }
-            Finished::Slr { index, audit, result } => {
-                match &audit {
-                    Some(entry) => record(index, entry, &intent_of),
-                    // An existing task was polled: the intent's call was never sent.
-                    None => record(index, &not_sent(&plan.actions[index].action), &intent_of),
+            Finished::Unrecorded { index, error } => {
+                tracing::warn!(error = %error, "the audit journal cannot record intents; no call is sent");
+                report.journal_error.get_or_insert(error);
+                (index, false)
+            }
+            Finished::Slr {
+                index,
+                audit,
+                intent,
+                result,
+            } => {
+                if let Some(entry) = &audit {
+                    intent_of[index] = intent;
+                    record(index, entry, &intent_of);
                 }
                 report.audit.extend(audit);
                 match result {
@@ -526,7 +567,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
             for &d in &dependents[index] {
                 missing[d] -= 1;
                 if missing[d] == 0 && state[d] == State::Waiting {
-                    if journal.is_some() {
+                    if needs_intent(d) {
                         unrecorded.push_back(d);
                     } else {
                         ready.push_back(d);

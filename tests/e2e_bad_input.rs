@@ -34,6 +34,8 @@ const NO_ROLE: &str = "3300000000000003";
 const CLOUD: &str = "3300000000000004";
 const PROTECTED: &str = "3300000000000005";
 const EDITED: &str = "3300000000000006";
+/// Its own member: "not-before" owns TARGET's claim while it waits (one owner per account).
+const STALE: &str = "3300000000000007";
 const ABSENT: &str = "3399999999999999";
 const DISABLED_MEMBER: &str = "3400000000000001";
 
@@ -73,6 +75,7 @@ accounts:
     ));
     s.push_str(&member(CLOUD, "cloud-member", "    type: CloudAccount\n"));
     s.push_str(&member(PROTECTED, "protected-member", ""));
+    s.push_str(&member(STALE, "stale-member", ""));
     // A service-linked role whose deletion task runs for an hour keeps this one in PurgingRam
     // after its first mutating calls, so that its accountId can be edited "after work started".
     s.push_str(&format!(
@@ -367,9 +370,12 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
             "mgmt",
             json!({ "ram": { "retain": { "users": ["ok", "bad["] } } }),
         ),
-        t(
+        object(
             "stale-hash",
+            STALE,
+            "stale-member",
             "mgmt",
+            url,
             json!({ "approvedPlanHash": "0123456789abcdef" }),
         ),
         t("bad-hash", "mgmt", json!({ "approvedPlanHash": "latest" })),

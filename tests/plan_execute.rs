@@ -132,7 +132,7 @@ async fn plan_only_makes_no_mutating_call() {
 async fn discovery_lists_frozen_users_recycle_bin_and_mfa_bindings() {
     let fake = FakeAccount::new(FakeState::rich(ACCT));
     let kinds = Kind::ALL.into_iter().collect();
-    let inv = discover_with(&fake, &kinds, ACCT, 8, Attachments::ByPrincipal)
+    let inv = discover_with(&fake, &kinds, ACCT, 8, Attachments::ByPrincipal, &Default::default())
         .await
         .unwrap();
     let fred = inv.users.iter().find(|u| u.name == "frozen-fred").unwrap();
@@ -393,11 +393,11 @@ fn shared_policies(users: usize) -> FakeState {
 async fn attachments_per_policy_when_cheaper_and_the_plan_is_the_same() {
     let kinds = Kind::ALL.into_iter().collect();
     let by_principal = FakeAccount::new(shared_policies(40));
-    let inv_p = discover_with(&by_principal, &kinds, ACCT, 8, Attachments::ByPrincipal)
+    let inv_p = discover_with(&by_principal, &kinds, ACCT, 8, Attachments::ByPrincipal, &Default::default())
         .await
         .unwrap();
     let auto = FakeAccount::new(shared_policies(40));
-    let inv_a = discover_with(&auto, &kinds, ACCT, 8, Attachments::Auto)
+    let inv_a = discover_with(&auto, &kinds, ACCT, 8, Attachments::Auto, &Default::default())
         .await
         .unwrap();
     let reads_p = by_principal.state.lock().unwrap().reads;

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod egress;
 pub mod error;
 pub mod ims;
+pub mod ims_apps;
 pub mod pagination;
 pub mod product;
 pub mod ram;

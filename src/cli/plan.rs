@@ -74,17 +74,7 @@ pub fn parse_retain(s: &str) -> Result<(Kind, String), String> {
 pub fn retain_spec(pairs: &[(Kind, String)]) -> RetainSpec {
     let mut r = RetainSpec::default();
     for (kind, glob) in pairs {
-        let list = match kind {
-            Kind::Users => &mut r.users,
-            Kind::Groups => &mut r.groups,
-            Kind::Roles => &mut r.roles,
-            Kind::ServiceLinkedRoles => &mut r.service_linked_roles,
-            Kind::CustomPolicies => &mut r.custom_policies,
-            Kind::SamlProviders => &mut r.saml_providers,
-            Kind::OidcProviders => &mut r.oidc_providers,
-            Kind::VirtualMfaDevices => &mut r.virtual_mfa_devices,
-            Kind::DefaultDomain => &mut r.default_domain,
-        };
+        let list = r.patterns_mut(*kind);
         list.push(glob.clone());
     }
     r

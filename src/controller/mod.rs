@@ -5,6 +5,7 @@ pub mod aliyun_directory;
 pub mod audit;
 pub mod claim;
 pub mod conditions;
+pub mod converge;
 pub mod directory;
 pub mod hints;
 pub mod leader;

@@ -585,123 +585,156 @@ async fn drive<D: Directory, S: StatusSink>(
         }
         _ => crate::plan::inventory::Attachments::Auto,
     };
-    let inv = match crate::plan::inventory::discover_with(
-        member.as_ref(),
-        &plan_options.kinds,
-        id,
-        p.opts.concurrency,
-        attachments,
-    )
-    .await
-    {
-        Ok(i) => i,
-        Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
-    };
-    let plan = match crate::plan::build(&inv, &plan_options) {
-        Ok(plan) => plan,
-        Err(e) => return Err(p.blocked(Block::new("InvalidRetainPattern", e.to_string()), "Plan")),
-    };
-    p.st.inventory = inv
-        .counts()
-        .into_iter()
-        .map(|(k, n)| (k.as_str().to_string(), n as u64))
-        .collect();
-    p.st.inventory_time = Some(ts(p.now));
-    p.st.plan = Some(plan_status(&plan, p.opts.plan_entries));
-    p.st.retained = plan
-        .retained
-        .iter()
-        .map(|(k, n)| format!("{}/{n}", k.as_str()))
-        .chain(
-            plan.kept
-                .iter()
-                .map(|k| format!("{}/{} ({})", k.kind.as_str(), k.name, k.reason)),
+    // A later look at an account found empty: GetAccountSummary plus the few listings it does not
+    // cover, instead of the whole inventory (controller::converge). Any difference: full inventory.
+    let window_over = p
+        .st
+        .empty_observed_time
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| {
+            p.now.as_millisecond() - t.as_millisecond()
+                >= i64::try_from(p.opts.empty_confirm.as_millis()).unwrap_or(i64::MAX)
+        });
+    let cheap_eligible = v.mode != Mode::Plan
+        && plan_options.kinds.len() == Kind::ALL.len()
+        && !p.st.inventory.is_empty()
+        && !p.st.service_linked_role_tasks.iter().any(|t| slr_in_flight(&t.status))
+        && (window_over || conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True"));
+    let cheap_confirmed = cheap_eligible
+        && match super::converge::still_empty(member.as_ref(), &p.st.inventory, &plan_options, id).await {
+            Ok(same) => same,
+            Err(e) => return Err(p.call_failed("GetAccountSummary", &e, "InventoryFailed")),
+        };
+    if cheap_confirmed {
+        tracing::debug!(account = %id, check = super::converge::CHECK_CALLS, "RAM still empty");
+        p.st.inventory_time = Some(ts(p.now));
+    } else {
+        // Users whose deletion the service refused because of passkeys: list theirs (one call each).
+        let passkeys_for: std::collections::BTreeSet<String> = p.st.users_with_passkeys.iter().cloned().collect();
+        let inv = match crate::plan::inventory::discover_with(
+            member.as_ref(),
+            &plan_options.kinds,
+            id,
+            p.opts.concurrency,
+            attachments,
+            &passkeys_for,
         )
-        .collect();
-
-    if v.mode == Mode::Plan {
-        return plan_mode(p, dir, &rd.member_deletion_status, &acc.account_type, &plan).await;
-    }
-
-    // 3. Guards before the first mutating call.
-    // Mode Delete on a directory that cannot delete members would empty RAM for nothing: refuse
-    // before touching anything (PurgeRam stays possible).
-    if v.mode == Mode::Delete && rd.member_deletion_status != "Enabled" {
-        return Err(p.blocked(
-            Block::new(
-                "MemberDeletionDisabled",
-                format!(
-                    "member deletion is {} for resource directory {}: nothing was changed. Enable it in the \
-                     Resource Directory console (SetMemberDeletionPermission Status=Enabled), or use \
-                     spec.mode PurgeRam to only empty RAM",
-                    rd.member_deletion_status, rd.id
-                ),
-            ),
-            "DeleteAccount",
-        ));
-    }
-    if let Some(nb) = v.not_before
-        && p.now < nb
-    {
-        let wait = Duration::from_secs(nb.as_second().saturating_sub(p.now.as_second()).max(1) as u64);
-        let msg = format!(
-            "spec.notBefore is {}: no change before then (plan hash {})",
-            ts(nb),
-            plan.hash
-        );
-        p.st.phase = Some(Phase::Planned);
-        p.cond("Ready", Truth::False, "WaitingForNotBefore", &msg);
-        p.cond("Reconciling", Truth::True, "WaitingForNotBefore", &msg);
-        p.cond("Stalled", Truth::False, "WaitingForNotBefore", "");
-        p.st.message = Some(msg);
-        p.requeue = Some(wait.min(p.opts.resync));
-        return Ok(Halt);
-    }
-    if let Some(approved) = &spec.approved_plan_hash
-        && let Err(block) = check_approval(&mut p.st, approved, &plan)
-    {
-        return Err(p.blocked(block, "Plan"));
-    }
-
-    // 4. Empty RAM. Tasks of service-linked roles that no longer appear in the inventory are not
-    // in the plan any more, so the executor will not poll them: settle them here.
-    settle_finished_slr_tasks(p, member.as_ref(), &inv).await;
-    let in_flight =
-        p.st.service_linked_role_tasks
+        .await
+        {
+            Ok(i) => i,
+            Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
+        };
+        p.st
+            .users_with_passkeys
+            .retain(|u| inv.users.iter().any(|x| &x.name == u));
+        let plan = match crate::plan::build(&inv, &plan_options) {
+            Ok(plan) => plan,
+            Err(e) => return Err(p.blocked(Block::new("InvalidRetainPattern", e.to_string()), "Plan")),
+        };
+        p.st.inventory = inv
+            .counts()
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_string(), n as u64))
+            .collect();
+        p.st.inventory_time = Some(ts(p.now));
+        p.st.plan = Some(plan_status(&plan, p.opts.plan_entries));
+        update_progress(p, plan.remaining().values().sum::<usize>() as u64);
+        p.st.retained = plan
+            .retained
             .iter()
-            .any(|t| slr_in_flight(&t.status));
-    if !plan.is_empty() || in_flight {
-        let was_empty = p.st.empty_observed_time.take().is_some()
-            || conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True");
-        if was_empty && !plan.is_empty() {
-            let objects: usize = plan.remaining().values().sum();
-            p.event(
-                EventKind::Warning,
-                "ResourcesReappeared",
-                "Inventory",
-                format!(
-                    "{objects} RAM object(s) appeared in account {id} after it was found empty ({}); purging again",
-                    plan.first_entries(3).join("; ")
+            .map(|(k, n)| format!("{}/{n}", k.as_str()))
+            .chain(
+                plan.kept
+                    .iter()
+                    .map(|k| format!("{}/{} ({})", k.kind.as_str(), k.name, k.reason)),
+            )
+            .collect();
+
+        if v.mode == Mode::Plan {
+            return plan_mode(p, dir, &rd.member_deletion_status, &acc.account_type, &plan).await;
+        }
+
+        // 3. Guards before the first mutating call.
+        // Mode Delete on a directory that cannot delete members would empty RAM for nothing: refuse
+        // before touching anything (PurgeRam stays possible).
+        if v.mode == Mode::Delete && rd.member_deletion_status != "Enabled" {
+            return Err(p.blocked(
+                Block::new(
+                    "MemberDeletionDisabled",
+                    format!(
+                        "member deletion is {} for resource directory {}: nothing was changed. Enable it in the \
+                         Resource Directory console (SetMemberDeletionPermission Status=Enabled), or use \
+                         spec.mode PurgeRam to only empty RAM",
+                        rd.member_deletion_status, rd.id
+                    ),
                 ),
-            );
-        }
-        if p.st.started_account_id.is_none() {
-            p.st.started_account_id = Some(id.to_string());
-        }
-        p.st.phase = Some(Phase::PurgingRam);
-        p.cond("RamEmpty", Truth::False, "Purging", "RAM objects remain");
-        if let Err(e) = sink.save(&p.st).await {
-            return Err(p.progressing(
-                Phase::PurgingRam,
-                "StatusWriteFailed",
-                format!("could not record progress before deleting ({e}); retrying"),
-                p.opts.error_retry,
+                "DeleteAccount",
             ));
         }
-        if let Some(why) = p.stop.requested() {
-            return Ok(p.stopped(&why));
+        if let Some(nb) = v.not_before
+            && p.now < nb
+        {
+            let wait = Duration::from_secs(nb.as_second().saturating_sub(p.now.as_second()).max(1) as u64);
+            let msg = format!(
+                "spec.notBefore is {}: no change before then (plan hash {})",
+                ts(nb),
+                plan.hash
+            );
+            p.st.phase = Some(Phase::Planned);
+            p.cond("Ready", Truth::False, "WaitingForNotBefore", &msg);
+            p.cond("Reconciling", Truth::True, "WaitingForNotBefore", &msg);
+            p.cond("Stalled", Truth::False, "WaitingForNotBefore", "");
+            p.st.message = Some(msg);
+            p.requeue = Some(wait.min(p.opts.resync));
+            return Ok(Halt);
         }
-        return purge(p, member.as_ref(), &plan, sink).await;
+        if let Some(approved) = &spec.approved_plan_hash
+            && let Err(block) = check_approval(&mut p.st, approved, &plan)
+        {
+            return Err(p.blocked(block, "Plan"));
+        }
+
+        // 4. Empty RAM. Tasks of service-linked roles that no longer appear in the inventory are not
+        // in the plan any more, so the executor will not poll them: settle them here.
+        settle_finished_slr_tasks(p, member.as_ref(), &inv).await;
+        let in_flight =
+            p.st.service_linked_role_tasks
+                .iter()
+                .any(|t| slr_in_flight(&t.status));
+        if !plan.is_empty() || in_flight {
+            let was_empty = p.st.empty_observed_time.take().is_some()
+                || conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True");
+            if was_empty && !plan.is_empty() {
+                let objects: usize = plan.remaining().values().sum();
+                p.event(
+                    EventKind::Warning,
+                    "ResourcesReappeared",
+                    "Inventory",
+                    format!(
+                        "{objects} RAM object(s) appeared in account {id} after it was found empty ({}); purging again",
+                        plan.first_entries(3).join("; ")
+                    ),
+                );
+            }
+            if p.st.started_account_id.is_none() {
+                p.st.started_account_id = Some(id.to_string());
+            }
+            p.st.phase = Some(Phase::PurgingRam);
+            p.cond("RamEmpty", Truth::False, "Purging", "RAM objects remain");
+            if let Err(e) = sink.save(&p.st).await {
+                return Err(p.progressing(
+                    Phase::PurgingRam,
+                    "StatusWriteFailed",
+                    format!("could not record progress before deleting ({e}); retrying"),
+                    p.opts.error_retry,
+                ));
+            }
+            if let Some(why) = p.stop.requested() {
+                return Ok(p.stopped(&why));
+            }
+            return purge(p, member.as_ref(), &plan, sink).await;
+        }
     }
     // Empty once is not enough: eventual consistency and concurrent creators are real.
     let first_empty: Option<jiff::Timestamp> =
@@ -742,6 +775,7 @@ async fn drive<D: Directory, S: StatusSink>(
         "Empty",
         "the selected RAM kinds are empty except what is retained",
     );
+    update_progress(p, 0);
 
     if v.mode == Mode::PurgeRam {
         let msg = format!(
@@ -1084,6 +1118,22 @@ fn slr_in_flight(status: &str) -> bool {
     matches!(status, "IN_PROGRESS" | "NOT_STARTED" | "UNKNOWN")
 }
 
+/// Documented length of the silence period (deletion type 1).
+pub const SILENCE_PERIOD_DAYS: i64 = 45;
+
+/// When a silence period ends: `DeletionTime` when the service gives it (`false`), else
+/// `CreateTime` + [`SILENCE_PERIOD_DAYS`] (`true`: an estimate).
+fn silence_end(ds: &DeletionStatusInfo) -> Option<(String, bool)> {
+    if let Some(t) = ds.deletion_time.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+        return Some((ts(t), false));
+    }
+    ds.create_time
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .and_then(|t| t.checked_add(jiff::SignedDuration::from_hours(SILENCE_PERIOD_DAYS * 24)).ok())
+        .map(|t| (ts(t), true))
+}
+
 /// `0` / `1` in words.
 #[must_use]
 pub fn deletion_type_words(t: i64) -> String {
@@ -1364,6 +1414,15 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
             "DeleteServiceLinkedRole",
         ));
     }
+    // A user refused because of its passkeys: the next pass lists and deletes them first.
+    for f in &report.failures {
+        if let crate::plan::Action::DeleteUser { user } = &f.action
+            && f.code.to_ascii_lowercase().contains("passkey")
+            && !p.st.users_with_passkeys.contains(user)
+        {
+            p.st.users_with_passkeys.push(user.clone());
+        }
+    }
     if let Some(f) = report.failures.iter().find(|f| f.class != "NotFound") {
         p.st.last_error = Some(AlibabaErrorStatus {
             action: f.action.api_action().to_string(),
@@ -1400,6 +1459,9 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
             report.actions_skipped
         )));
     }
+    let planned: u64 = plan.remaining().values().sum::<usize>() as u64;
+    let gone: u64 = report.deleted.values().sum();
+    update_progress(p, planned.saturating_sub(gone));
     let remaining = plan.actions.len() as u64 - report.actions_done.min(plan.actions.len() as u64);
     let msg = format!(
         "emptying RAM of account {id}: {} object(s) deleted so far, {remaining} call(s) of this pass left",
@@ -1446,11 +1508,7 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Result<Hal
         create_time: ds.create_time.clone(),
         deletion_time: ds.deletion_time.clone(),
         expected_completion_time: if ds.deletion_type == Some(1) {
-            ds.create_time
-                .as_deref()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .and_then(|t| t.checked_add(jiff::SignedDuration::from_hours(45 * 24)).ok())
-                .map(ts)
+            silence_end(&ds).map(|(t, _)| t)
         } else {
             None
         },
@@ -1503,10 +1561,19 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Result<Hal
         _ => {
             p.cond("Deleted", Truth::False, "Deleting", "deletion in progress");
             if ds.deletion_type == Some(1) {
+                let when = match silence_end(&ds) {
+                    Some((t, false)) => format!("; ResourceManager expects it to end at {t}"),
+                    Some((t, true)) => format!(
+                        "; expected to end around {t} (an estimate: the deletion was requested at {} and Alibaba \
+                         documents a 45-day silence period; ResourceManager gives no date)",
+                        ds.create_time.as_deref().unwrap_or("?")
+                    ),
+                    None => String::new(),
+                };
                 Ok(p.progressing(
                     Phase::SilencePeriod,
                     "SilencePeriod",
-                    format!("account {id} is in its silence period before deletion"),
+                    format!("account {id} is in its silence period before deletion{when}"),
                     p.opts.poll.max(Duration::from_secs(30)).min(p.opts.resync),
                 ))
             } else {
@@ -1519,6 +1586,41 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Result<Hal
             }
         }
     }
+}
+
+/// Accounts with at least this many objects to delete get an Event at 25, 50, 75 and 100 %.
+pub const PROGRESS_EVENTS_FROM: u64 = 100;
+
+/// Updates `status.progress` from the objects deleted so far and `remaining` (top-level objects the
+/// current plan still deletes), announcing milestones of large accounts.
+fn update_progress(p: &mut Pass<'_>, remaining: u64) {
+    let deleted: u64 = p.st.deleted.values().sum();
+    let total = deleted + remaining;
+    let percent = if total == 0 {
+        100
+    } else {
+        u32::try_from(deleted * 100 / total).unwrap_or(100)
+    };
+    let mut milestone = p.st.progress.as_ref().map_or(0, |g| g.milestone);
+    if total >= PROGRESS_EVENTS_FROM
+        && let Some(m) = [100, 75, 50, 25].into_iter().find(|m| percent >= *m && milestone < *m)
+    {
+        milestone = m;
+        let id = p.obj.spec.account_id.clone();
+        p.event(
+            EventKind::Normal,
+            "Progress",
+            "Purge",
+            format!("account {id}: {percent}% of RAM emptied ({deleted} of {total} objects)"),
+        );
+    }
+    p.st.progress = Some(crate::crd::Progress {
+        percent,
+        display: format!("{percent}%"),
+        deleted,
+        total,
+        milestone,
+    });
 }
 
 /// The outcome of a pass that stopped before any call (invalid spec, unreadable Secret).

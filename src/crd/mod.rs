@@ -13,7 +13,7 @@ pub use spec::{
 };
 pub use status::{
     AccountDeletionStatus, AlibabaErrorStatus, ApprovedPlan, CheckItem, DeletionCheckStatus, DeletionResult,
-    FailReason, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
+    FailReason, ObservedAccount, Phase, PlanStatus, Progress, SlrTaskStatus,
 };
 
 use kube::CustomResourceExt;

@@ -22,6 +22,7 @@ pub const DEFAULT_ACCESS_ROLE: &str = crate::plan::DEFAULT_ACCESS_ROLE;
     printcolumn = r#"{"name":"Account","type":"string","jsonPath":".spec.accountId"}"#,
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Emptied","type":"string","jsonPath":".status.progress.display"}"#,
     printcolumn = r#"{"name":"Remaining","type":"integer","jsonPath":".status.plan.actions"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]

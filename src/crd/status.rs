@@ -117,6 +117,13 @@ pub struct AccountDeletionStatus {
     /// `GetAccountDeletionStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionResult>,
+    /// How much of the account's RAM is emptied (`kubectl get acd` column `Emptied`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// Users the service refused to delete because of their passkeys: the next inventory lists
+    /// their passkeys (one call per user) so the plan deletes them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users_with_passkeys: Vec<String>,
     /// The last Alibaba Cloud error and what to do about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<AlibabaErrorStatus>,
@@ -234,8 +241,8 @@ pub struct DeletionResult {
     /// `DeletionTime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_time: Option<String>,
-    /// For a silence period: when the deletion is expected to complete (`CreateTime` + 45 days,
-    /// as documented by Alibaba Cloud).
+    /// For a silence period: when it is expected to end: `DeletionTime` when ResourceManager gives
+    /// it, else an estimate, `CreateTime` + the documented 45 days (`message` says which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_completion_time: Option<String>,
     /// `FailReasonList`.
@@ -272,4 +279,22 @@ pub struct AlibabaErrorStatus {
     pub hint: Option<String>,
     /// When it happened.
     pub time: String,
+}
+
+/// Progress of emptying RAM: objects deleted so far against those plus what the latest plan still
+/// deletes (retained objects count in neither).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Whole percent emptied.
+    pub percent: u32,
+    /// `percent` with a `%` sign, for the printer column.
+    pub display: String,
+    /// Top-level objects deleted so far.
+    pub deleted: u64,
+    /// `deleted` plus what is left to delete.
+    pub total: u64,
+    /// The last milestone (25, 50, 75, 100) announced by an Event.
+    #[serde(default)]
+    pub milestone: u32,
 }

@@ -132,6 +132,60 @@ pub enum Action {
         /// Its UPN (for display).
         upn: String,
     },
+    /// IMS `DeleteServiceCredential` (precautionary before `DeleteUser`, alibaba-api.md §10.8).
+    #[serde(rename_all = "camelCase")]
+    DeleteServiceCredential {
+        /// Owner.
+        user: String,
+        /// Its UPN (the call must name it, or it deletes the caller's own credential).
+        upn: String,
+        /// `ServiceCredentialId`.
+        credential_id: String,
+    },
+    /// IMS `DeletePasskey` (only after `DeleteUser` was refused because of passkeys).
+    #[serde(rename_all = "camelCase")]
+    DeletePasskey {
+        /// Owner.
+        user: String,
+        /// Its UPN.
+        upn: String,
+        /// `PasskeyId`.
+        passkey_id: String,
+    },
+    /// IMS `DeleteAppSecret` (precautionary before `DeleteApplication`).
+    #[serde(rename_all = "camelCase")]
+    DeleteAppSecret {
+        /// `AppName`.
+        app: String,
+        /// `AppId`.
+        app_id: String,
+        /// `AppSecretId`.
+        secret_id: String,
+    },
+    /// IMS `DeprovisionApplication`: uninstalls an installed internal ServerApp before its deletion.
+    #[serde(rename_all = "camelCase")]
+    DeprovisionApplication {
+        /// `AppName`.
+        app: String,
+        /// `AppId`.
+        app_id: String,
+    },
+    /// IMS `DeleteApplication`.
+    #[serde(rename_all = "camelCase")]
+    DeleteApplication {
+        /// `AppName`.
+        app: String,
+        /// `AppId`.
+        app_id: String,
+    },
+    /// IMS `DeprovisionExternalApplication`: uninstalls a third-party application.
+    #[serde(rename_all = "camelCase")]
+    DeprovisionExternalApplication {
+        /// `AppName`.
+        app: String,
+        /// `AppId`.
+        app_id: String,
+    },
 }
 
 impl Action {
@@ -146,7 +200,13 @@ impl Action {
             | Action::DetachPolicyFromUser { .. }
             | Action::DeleteUser { .. }
             | Action::DeleteAccessKeyInRecycleBin { .. }
-            | Action::DeleteUserInRecycleBin { .. } => Kind::Users,
+            | Action::DeleteUserInRecycleBin { .. }
+            | Action::DeleteServiceCredential { .. }
+            | Action::DeletePasskey { .. } => Kind::Users,
+            Action::DeleteAppSecret { .. }
+            | Action::DeprovisionApplication { .. }
+            | Action::DeleteApplication { .. }
+            | Action::DeprovisionExternalApplication { .. } => Kind::Applications,
             Action::DetachPolicyFromGroup { .. } | Action::DeleteGroup { .. } => Kind::Groups,
             Action::DetachPolicyFromRole { .. } | Action::DeleteRole { .. } => Kind::Roles,
             Action::DeleteServiceLinkedRole { .. } => Kind::ServiceLinkedRoles,
@@ -180,6 +240,12 @@ impl Action {
             Action::SetDefaultDomain { .. } => "SetDefaultDomain",
             Action::DeleteAccessKeyInRecycleBin { .. } => "DeleteAccessKeyInRecycleBin",
             Action::DeleteUserInRecycleBin { .. } => "DeleteUserInRecycleBin",
+            Action::DeleteServiceCredential { .. } => "DeleteServiceCredential",
+            Action::DeletePasskey { .. } => "DeletePasskey",
+            Action::DeleteAppSecret { .. } => "DeleteAppSecret",
+            Action::DeprovisionApplication { .. } => "DeprovisionApplication",
+            Action::DeleteApplication { .. } => "DeleteApplication",
+            Action::DeprovisionExternalApplication { .. } => "DeprovisionExternalApplication",
         }
     }
 
@@ -203,6 +269,12 @@ impl Action {
             Action::SetDefaultDomain { domain } => domain.clone(),
             Action::DeleteAccessKeyInRecycleBin { upn, key_id, .. } => format!("{upn}/{key_id}"),
             Action::DeleteUserInRecycleBin { upn, .. } => upn.clone(),
+            Action::DeleteServiceCredential { user, credential_id, .. } => format!("{user}/{credential_id}"),
+            Action::DeletePasskey { user, passkey_id, .. } => format!("{user}/{passkey_id}"),
+            Action::DeleteAppSecret { app, secret_id, .. } => format!("{app}/{secret_id}"),
+            Action::DeprovisionApplication { app, .. }
+            | Action::DeleteApplication { app, .. }
+            | Action::DeprovisionExternalApplication { app, .. } => app.clone(),
         }
     }
 
@@ -226,7 +298,9 @@ impl Action {
             | Action::DeleteVirtualMfaDevice { .. }
             | Action::DeleteSamlProvider { .. }
             | Action::DeleteOidcProvider { .. }
-            | Action::SetDefaultDomain { .. } => Some(self.kind()),
+            | Action::SetDefaultDomain { .. }
+            | Action::DeleteApplication { .. }
+            | Action::DeprovisionExternalApplication { .. } => Some(self.kind()),
             _ => None,
         }
     }
@@ -234,7 +308,9 @@ impl Action {
     /// The object the action belongs to and its step within that object, for the stable sort.
     pub(crate) fn sort_key(&self) -> (Kind, &str, u8) {
         match self {
-            Action::DeleteAccessKey { user, .. } => (Kind::Users, user, 0),
+            Action::DeleteAccessKey { user, .. }
+            | Action::DeleteServiceCredential { user, .. }
+            | Action::DeletePasskey { user, .. } => (Kind::Users, user, 0),
             Action::DeleteLoginProfile { user } => (Kind::Users, user, 1),
             Action::UnbindMfaDevice { user, .. } => (Kind::Users, user, 2),
             Action::RemoveUserFromGroup { user, .. } => (Kind::Users, user, 3),
@@ -252,6 +328,11 @@ impl Action {
             Action::DeleteOidcProvider { name } => (Kind::OidcProviders, name, 0),
             Action::DeleteVirtualMfaDevice { serial } => (Kind::VirtualMfaDevices, serial, 0),
             Action::SetDefaultDomain { domain } => (Kind::DefaultDomain, domain, 0),
+            Action::DeleteAppSecret { app, .. } => (Kind::Applications, app, 0),
+            Action::DeprovisionApplication { app, .. } => (Kind::Applications, app, 1),
+            Action::DeleteApplication { app, .. } | Action::DeprovisionExternalApplication { app, .. } => {
+                (Kind::Applications, app, 2)
+            }
         }
     }
 }
@@ -327,6 +408,22 @@ impl fmt::Display for Action {
             ),
             Action::DeleteUserInRecycleBin { upn, .. } => {
                 write!(f, "purge deleted user {upn} from the recycle bin")
+            }
+            Action::DeleteServiceCredential { user, credential_id, .. } => {
+                write!(f, "delete service credential {credential_id} of user \"{user}\"")
+            }
+            Action::DeletePasskey { user, passkey_id, .. } => {
+                write!(f, "delete passkey {passkey_id} of user \"{user}\"")
+            }
+            Action::DeleteAppSecret { app, secret_id, .. } => {
+                write!(f, "delete secret {secret_id} of OAuth application \"{app}\"")
+            }
+            Action::DeprovisionApplication { app, .. } => {
+                write!(f, "uninstall OAuth application \"{app}\" (an installed ServerApp)")
+            }
+            Action::DeleteApplication { app, .. } => write!(f, "delete OAuth application \"{app}\""),
+            Action::DeprovisionExternalApplication { app, .. } => {
+                write!(f, "uninstall third-party OAuth application \"{app}\"")
             }
         }
     }

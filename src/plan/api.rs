@@ -59,6 +59,48 @@ pub struct SessionRole {
     pub role_name: String,
 }
 
+/// An OAuth application as listed (enterprise, or installed: internal ServerApp or third-party).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedApplication {
+    /// `AppId`.
+    pub id: String,
+    /// `AppName`.
+    pub name: String,
+}
+
+/// A service credential as listed account-wide.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedCredential {
+    /// `ServiceCredentialId`.
+    pub id: String,
+    /// The owner's UPN.
+    pub upn: String,
+}
+
+/// Which installed applications to list (`ListApplicationProvisionInfos SourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppSource {
+    /// `inner`: this account's own installed ServerApps.
+    Inner,
+    /// `external`: third-party applications installed here.
+    External,
+}
+
+/// The counters of IMS `GetAccountSummary` the convergence check uses (alibaba-api.md §10.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryCounts {
+    /// RAM users.
+    pub users: Option<u64>,
+    /// Groups.
+    pub groups: Option<u64>,
+    /// Roles (service-linked ones included).
+    pub roles: Option<u64>,
+    /// Custom policies.
+    pub policies: Option<u64>,
+    /// Virtual MFA devices.
+    pub mfa_devices: Option<u64>,
+}
+
 /// A user in the IMS recycle bin as listed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListedRecycledUser {
@@ -170,6 +212,24 @@ pub trait PlanApi: Sync {
     /// Which role this member session is (`None` when the implementation cannot tell: then the
     /// caller must not plan role changes by name alone).
     fn session_role(&self) -> impl Future<Output = Result<Option<SessionRole>, Self::Error>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Every service credential of every user (one account-wide listing).
+    fn list_service_credentials(&self) -> impl Future<Output = Result<Vec<ListedCredential>, Self::Error>> + Send;
+    /// Passkey ids of the user `upn` (one call per user: only asked for when needed).
+    fn list_passkeys(&self, upn: &str) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Enterprise OAuth applications of the account.
+    fn list_applications(&self) -> impl Future<Output = Result<Vec<ListedApplication>, Self::Error>> + Send;
+    /// Secret ids of one application.
+    fn list_app_secret_ids(&self, app_id: &str) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Installed applications of one source.
+    fn list_provisioned_applications(
+        &self,
+        source: AppSource,
+    ) -> impl Future<Output = Result<Vec<ListedApplication>, Self::Error>> + Send;
+    /// The account summary counters (`None` when the implementation has none).
+    fn account_summary(&self) -> impl Future<Output = Result<Option<SummaryCounts>, Self::Error>> + Send {
         async { Ok(None) }
     }
 

@@ -19,6 +19,10 @@
 //!   user with keys, the purge fails with a conflict and the next pass's inventory lists them.
 //! - A deleted user's login profile is deleted unless discovery saw it has none (discovery does not
 //!   ask: `DeleteLoginProfile` answering "not found" is done).
+//! - A deleted user's service credentials (and passkeys, once listed) go before `DeleteUser`.
+//! - OAuth applications: their secrets and, for an installed ServerApp, `DeprovisionApplication`
+//!   before `DeleteApplication`; third-party applications are uninstalled. Applications depend on
+//!   nothing else and nothing depends on them (no documented conflict).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -270,6 +274,29 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
                 vec![],
             ));
         }
+        // Precautionary (no documented conflict names them, §10.8): the user's service
+        // credentials, and its passkeys once the service refused the user because of them.
+        let upn = u.upn.clone().unwrap_or_else(|| u.name.clone());
+        for c in &u.service_credentials {
+            deps.push(g.add(
+                Action::DeleteServiceCredential {
+                    user: u.name.clone(),
+                    upn: upn.clone(),
+                    credential_id: c.clone(),
+                },
+                vec![],
+            ));
+        }
+        for k in u.passkeys.iter().flatten() {
+            deps.push(g.add(
+                Action::DeletePasskey {
+                    user: u.name.clone(),
+                    upn: upn.clone(),
+                    passkey_id: k.clone(),
+                },
+                vec![],
+            ));
+        }
         if u.login_profile != Some(false) {
             deps.push(g.add(Action::DeleteLoginProfile { user: u.name.clone() }, vec![]));
         }
@@ -444,6 +471,58 @@ pub fn build_with(inv: &Inventory, kinds: &BTreeSet<Kind>, retain: &Retain) -> P
                 },
                 vec![],
             );
+        }
+    }
+
+    if sel(Kind::Applications) {
+        for a in &inv.applications {
+            if retain.is_retained(Kind::Applications, &a.name) {
+                retained.push((Kind::Applications, a.name.clone()));
+                continue;
+            }
+            let mut deps: Vec<usize> = a
+                .secrets
+                .iter()
+                .map(|sid| {
+                    g.add(
+                        Action::DeleteAppSecret {
+                            app: a.name.clone(),
+                            app_id: a.id.clone(),
+                            secret_id: sid.clone(),
+                        },
+                        vec![],
+                    )
+                })
+                .collect();
+            if a.provisioned {
+                deps.push(g.add(
+                    Action::DeprovisionApplication {
+                        app: a.name.clone(),
+                        app_id: a.id.clone(),
+                    },
+                    vec![],
+                ));
+            }
+            g.add(
+                Action::DeleteApplication {
+                    app: a.name.clone(),
+                    app_id: a.id.clone(),
+                },
+                deps,
+            );
+        }
+        for a in &inv.external_applications {
+            if retain.is_retained(Kind::Applications, &a.name) {
+                retained.push((Kind::Applications, a.name.clone()));
+            } else {
+                g.add(
+                    Action::DeprovisionExternalApplication {
+                        app: a.name.clone(),
+                        app_id: a.id.clone(),
+                    },
+                    vec![],
+                );
+            }
         }
     }
 

@@ -7,8 +7,8 @@ use crate::aliyun::ims::ALL_USER_STATUSES;
 
 use super::action::Action;
 use super::api::{
-    Applied, CallError, ListedRecycledUser, ListedRole, ListedUser, PlanApi, RoleUsage, SessionRole,
-    SlrStatus,
+    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole, ListedUser,
+    PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
 };
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -122,6 +122,81 @@ impl PlanApi for AliyunClient {
                 id: Some(r.role_id).filter(|id| !id.is_empty()),
             })
             .collect())
+    }
+
+    async fn list_service_credentials(&self) -> Result<Vec<ListedCredential>, AliyunError> {
+        Ok(self
+            .ims()
+            .list_service_credentials_all()
+            .await?
+            .into_iter()
+            .map(|c| ListedCredential {
+                id: c.service_credential_id,
+                upn: c.user_principal_name,
+            })
+            .collect())
+    }
+
+    async fn list_passkeys(&self, upn: &str) -> Result<Vec<String>, AliyunError> {
+        Ok(self
+            .ims()
+            .list_passkeys(upn)
+            .await?
+            .into_iter()
+            .map(|p| p.passkey_id)
+            .collect())
+    }
+
+    async fn list_applications(&self) -> Result<Vec<ListedApplication>, AliyunError> {
+        Ok(self
+            .ims()
+            .list_applications()
+            .await?
+            .into_iter()
+            .map(|a| ListedApplication {
+                id: a.app_id,
+                name: a.app_name,
+            })
+            .collect())
+    }
+
+    async fn list_app_secret_ids(&self, app_id: &str) -> Result<Vec<String>, AliyunError> {
+        Ok(self
+            .ims()
+            .list_app_secret_ids(app_id)
+            .await?
+            .into_iter()
+            .map(|s| s.app_secret_id)
+            .collect())
+    }
+
+    async fn list_provisioned_applications(&self, source: AppSource) -> Result<Vec<ListedApplication>, AliyunError> {
+        let source = match source {
+            AppSource::Inner => "inner",
+            AppSource::External => "external",
+        };
+        Ok(self
+            .ims()
+            .list_application_provision_infos(source)
+            .await?
+            .into_iter()
+            .map(|a| ListedApplication {
+                id: a.app_id,
+                name: a.app_name,
+            })
+            .collect())
+    }
+
+    async fn account_summary(&self) -> Result<Option<SummaryCounts>, AliyunError> {
+        let s = self.ims().get_account_summary().await?;
+        let n = |v: Option<i64>| v.and_then(|x| u64::try_from(x).ok());
+        Ok(Some(SummaryCounts {
+            users: n(s.users),
+            groups: n(s.groups),
+            roles: n(s.roles),
+            policies: n(s.policies),
+            mfa_devices: n(s.mfa_devices),
+        }))
     }
 
     async fn session_role(&self) -> Result<Option<SessionRole>, AliyunError> {
@@ -301,6 +376,29 @@ impl PlanApi for AliyunClient {
                 ims.delete_access_key_in_recycle_bin(user_id, key_id).await?
             }
             Action::DeleteUserInRecycleBin { user_id, .. } => ims.delete_user_in_recycle_bin(user_id).await?,
+            Action::DeleteServiceCredential { upn, credential_id, .. } => {
+                ims.call_ack(
+                    "DeleteServiceCredential",
+                    &[("ServiceCredentialId", credential_id), ("UserPrincipalName", upn)],
+                )
+                .await?
+            }
+            Action::DeletePasskey { upn, passkey_id, .. } => {
+                ims.call_ack("DeletePasskey", &[("PasskeyId", passkey_id), ("UserPrincipalName", upn)])
+                    .await?
+            }
+            Action::DeleteAppSecret { app_id, secret_id, .. } => {
+                ims.call_ack("DeleteAppSecret", &[("AppId", app_id), ("AppSecretId", secret_id)])
+                    .await?
+            }
+            Action::DeprovisionApplication { app_id, .. } => {
+                ims.call_ack("DeprovisionApplication", &[("AppId", app_id)]).await?
+            }
+            Action::DeleteApplication { app_id, .. } => ims.call_ack("DeleteApplication", &[("AppId", app_id)]).await?,
+            Action::DeprovisionExternalApplication { app_id, .. } => {
+                ims.call_ack("DeprovisionExternalApplication", &[("AppId", app_id)])
+                    .await?
+            }
         };
         Ok(applied(rid))
     }

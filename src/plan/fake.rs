@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::action::Action;
 use super::api::{
-    Applied, CallError, ListedRecycledUser, ListedRole, ListedUser, PlanApi, RoleUsage, SessionRole,
-    SlrStatus,
+    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole, ListedUser,
+    PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
 };
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -67,6 +67,21 @@ pub struct FakeUser {
     pub mfa: Option<String>,
     /// Attached policies.
     pub policies: BTreeSet<PolicyRef>,
+    /// Service credential ids.
+    pub service_credentials: BTreeSet<String>,
+    /// Passkey ids.
+    pub passkeys: BTreeSet<String>,
+}
+
+/// A fake enterprise OAuth application.
+#[derive(Debug, Clone, Default)]
+pub struct FakeApp {
+    /// `AppName`.
+    pub name: String,
+    /// Secret ids.
+    pub secrets: BTreeSet<String>,
+    /// Installed internal ServerApp.
+    pub provisioned: bool,
 }
 
 /// A fake group.
@@ -115,6 +130,13 @@ pub struct FakeState {
     pub stale_attachment_counts: bool,
     /// The role the member session is (by name as stored in `roles`); `None`: the fake cannot say.
     pub session_role: Option<String>,
+    /// Enterprise OAuth applications by `AppId`.
+    pub apps: BTreeMap<String, FakeApp>,
+    /// Installed third-party applications: `AppId` → `AppName`.
+    pub external_apps: BTreeMap<String, String>,
+    /// `DeleteUser` answers `DeleteConflict.User.Passkey` while the user has passkeys (the
+    /// service documents no such code; this covers the case it ever does).
+    pub passkeys_block_delete_user: bool,
     next_id: u64,
 }
 
@@ -367,6 +389,8 @@ impl FakeState {
                     Some("MFADevice")
                 } else if !u.policies.is_empty() {
                     Some("Policy")
+                } else if self.passkeys_block_delete_user && !u.passkeys.is_empty() {
+                    Some("Passkey")
                 } else {
                     None
                 };
@@ -487,6 +511,48 @@ impl FakeState {
                     nf(self, "User")
                 }
             }
+            Action::DeleteServiceCredential { user, credential_id, .. } => {
+                match self.users.get_mut(user).map(|u| u.service_credentials.remove(credential_id)) {
+                    Some(true) => Ok(self.ok()),
+                    _ => nf(self, "ServiceCredential"),
+                }
+            }
+            Action::DeletePasskey { user, passkey_id, .. } => {
+                match self.users.get_mut(user).map(|u| u.passkeys.remove(passkey_id)) {
+                    Some(true) => Ok(self.ok()),
+                    _ => nf(self, "Passkey"),
+                }
+            }
+            Action::DeleteAppSecret { app_id, secret_id, .. } => {
+                match self.apps.get_mut(app_id).map(|a| a.secrets.remove(secret_id)) {
+                    Some(true) => Ok(self.ok()),
+                    _ => nf(self, "AppSecret"),
+                }
+            }
+            Action::DeprovisionApplication { app_id, .. } => match self.apps.get_mut(app_id) {
+                Some(a) if a.provisioned => {
+                    a.provisioned = false;
+                    Ok(self.ok())
+                }
+                Some(_) => Err(self.err("InvalidParameter.AppId", "only an installed ServerApp can be uninstalled")),
+                None => nf(self, "Application"),
+            },
+            Action::DeleteApplication { app_id, .. } => match self.apps.get(app_id) {
+                // Strict: an installed ServerApp must be uninstalled first.
+                Some(a) if a.provisioned => Err(self.err("DeleteConflict.Application.Provisioned", "installed")),
+                Some(_) => {
+                    self.apps.remove(app_id);
+                    Ok(self.ok())
+                }
+                None => nf(self, "Application"),
+            },
+            Action::DeprovisionExternalApplication { app_id, .. } => {
+                if self.external_apps.remove(app_id).is_some() {
+                    Ok(self.ok())
+                } else {
+                    nf(self, "ExternalApplication")
+                }
+            }
         }
     }
 
@@ -505,6 +571,8 @@ impl FakeState {
             && self.saml.is_empty()
             && self.oidc.is_empty()
             && self.bin.is_empty()
+            && self.apps.is_empty()
+            && self.external_apps.is_empty()
             && self.domain == format!("{}.onaliyun.com", self.account_id)
     }
 }
@@ -588,6 +656,78 @@ impl PlanApi for FakeAccount {
                     id: Some(fake_role_id(name)),
                 })
                 .collect()
+        }))
+    }
+    async fn list_service_credentials(&self) -> Result<Vec<ListedCredential>, FakeError> {
+        Ok(self.with(true, |s| {
+            s.users
+                .iter()
+                .flat_map(|(name, u)| {
+                    let upn = s.upn(name);
+                    u.service_credentials.iter().map(move |id| ListedCredential {
+                        id: id.clone(),
+                        upn: upn.clone(),
+                    })
+                })
+                .collect()
+        }))
+    }
+    async fn list_passkeys(&self, upn: &str) -> Result<Vec<String>, FakeError> {
+        self.with(true, |s| {
+            let name = crate::plan::model::user_name_from_upn(upn).to_string();
+            match s.users.get(&name) {
+                Some(u) => Ok(u.passkeys.iter().cloned().collect()),
+                None => Err(s.err("EntityNotExist.User", "The user does not exist.")),
+            }
+        })
+    }
+    async fn list_applications(&self) -> Result<Vec<ListedApplication>, FakeError> {
+        Ok(self.with(true, |s| {
+            s.apps
+                .iter()
+                .map(|(id, a)| ListedApplication {
+                    id: id.clone(),
+                    name: a.name.clone(),
+                })
+                .collect()
+        }))
+    }
+    async fn list_app_secret_ids(&self, app_id: &str) -> Result<Vec<String>, FakeError> {
+        self.with(true, |s| match s.apps.get(app_id) {
+            Some(a) => Ok(a.secrets.iter().cloned().collect()),
+            None => Err(s.err("EntityNotExist.Application", "no such application")),
+        })
+    }
+    async fn list_provisioned_applications(&self, source: AppSource) -> Result<Vec<ListedApplication>, FakeError> {
+        Ok(self.with(true, |s| match source {
+            AppSource::Inner => s
+                .apps
+                .iter()
+                .filter(|(_, a)| a.provisioned)
+                .map(|(id, a)| ListedApplication {
+                    id: id.clone(),
+                    name: a.name.clone(),
+                })
+                .collect(),
+            AppSource::External => s
+                .external_apps
+                .iter()
+                .map(|(id, name)| ListedApplication {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
+        }))
+    }
+    async fn account_summary(&self) -> Result<Option<SummaryCounts>, FakeError> {
+        Ok(self.with(true, |s| {
+            Some(SummaryCounts {
+                users: Some(s.users.len() as u64),
+                groups: Some(s.groups.len() as u64),
+                roles: Some(s.roles.len() as u64),
+                policies: Some(s.policies.len() as u64),
+                mfa_devices: Some(s.mfa_devices.len() as u64),
+            })
         }))
     }
     async fn session_role(&self) -> Result<Option<SessionRole>, FakeError> {

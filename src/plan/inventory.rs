@@ -13,16 +13,21 @@
 //!   forces the first, for a pass after the service refused a delete with `DeleteConflict.*.Policy`.
 //! - Custom policies: no version listing (they are deleted with `CascadingDelete=true`).
 //! - Service-linked roles need no sub-calls (ResourceManager deletes them with their policies).
+//! - Service credentials come from one `ListServiceCredentials AllUsers=true` listing; passkeys are
+//!   listed per user only for users the service refused to delete because of them.
+//! - OAuth applications: `ListApplications` with one `ListAppSecretIds` each, and one
+//!   `ListApplicationProvisionInfos` for installed ServerApps (`inner`) and third-party apps
+//!   (`external`).
 //! - Sub-calls run concurrently, at most `concurrency` at a time (`buffer_unordered`).
 
 use std::collections::{BTreeSet, HashMap};
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::api::PlanApi;
+use super::api::{AppSource, PlanApi};
 use super::model::{
-    CustomPolicy, DefaultDomain, Group, Inventory, Kind, PolicyRef, PolicyType, PrincipalKind, RecycledUser,
-    Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole, User,
+    Application, CustomPolicy, DefaultDomain, ExternalApplication, Group, Inventory, Kind, PolicyRef, PolicyType,
+    PrincipalKind, RecycledUser, Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole, User,
 };
 
 /// Concurrent sub-calls during discovery when the caller does not say.
@@ -53,6 +58,7 @@ pub async fn discover<A: PlanApi>(
         account_id,
         DEFAULT_DISCOVERY_CONCURRENCY,
         Attachments::Auto,
+        &BTreeSet::new(),
     )
     .await
 }
@@ -63,7 +69,9 @@ type AttachmentMap = HashMap<(PrincipalKind, String), Vec<PolicyRef>>;
 /// Principals holding a policy.
 type Holders = Vec<(PrincipalKind, String)>;
 
-/// Discovers the given kinds with at most `concurrency` calls in flight.
+/// Discovers the given kinds with at most `concurrency` calls in flight. `passkeys_for` names the
+/// users whose passkeys are listed (one call each: only users the service refused to delete
+/// because of them).
 ///
 /// # Errors
 /// The first failed call.
@@ -73,6 +81,7 @@ pub async fn discover_with<A: PlanApi>(
     account_id: &str,
     concurrency: usize,
     attachments: Attachments,
+    passkeys_for: &BTreeSet<String>,
 ) -> Result<Inventory, A::Error> {
     let n = concurrency.max(1);
     let sel = |k: Kind| kinds.contains(&k);
@@ -148,6 +157,10 @@ pub async fn discover_with<A: PlanApi>(
                 } else {
                     Vec::new()
                 };
+                let passkeys = match (&u.upn, passkeys_for.contains(&u.name)) {
+                    (Some(upn), true) => Some(api.list_passkeys(upn).await?),
+                    _ => None,
+                };
                 Ok::<User, A::Error>(User {
                     name: u.name,
                     id: u.id,
@@ -157,6 +170,8 @@ pub async fn discover_with<A: PlanApi>(
                     login_profile: None,
                     mfa_serial: None,
                     policies,
+                    service_credentials: Vec::new(),
+                    passkeys,
                 })
             })
             .buffer_unordered(n)
@@ -168,6 +183,17 @@ pub async fn discover_with<A: PlanApi>(
             }
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
+        // Service credentials: one account-wide listing instead of one per user.
+        let mut creds: HashMap<String, Vec<String>> = HashMap::new();
+        for c in api.list_service_credentials().await? {
+            creds.entry(c.upn).or_default().push(c.id);
+        }
+        for u in &mut listed {
+            if let Some(mut ids) = u.upn.as_ref().and_then(|upn| creds.remove(upn)) {
+                ids.sort();
+                u.service_credentials = ids;
+            }
+        }
         inv.users = listed;
 
         let bin = api.list_users_in_recycle_bin().await?;
@@ -280,6 +306,41 @@ pub async fn discover_with<A: PlanApi>(
     if sel(Kind::OidcProviders) {
         inv.oidc_providers = api.list_oidc_providers().await?;
         inv.oidc_providers.sort();
+    }
+    if sel(Kind::Applications) {
+        let installed: BTreeSet<String> = api
+            .list_provisioned_applications(AppSource::Inner)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let apps = api.list_applications().await?;
+        inv.applications = stream::iter(apps)
+            .map(|a| {
+                let installed = &installed;
+                async move {
+                    let mut secrets = api.list_app_secret_ids(&a.id).await?;
+                    secrets.sort();
+                    Ok::<Application, A::Error>(Application {
+                        provisioned: installed.contains(&a.id),
+                        id: a.id,
+                        name: a.name,
+                        secrets,
+                    })
+                }
+            })
+            .buffer_unordered(n)
+            .try_collect()
+            .await?;
+        inv.applications.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        inv.external_applications = api
+            .list_provisioned_applications(AppSource::External)
+            .await?
+            .into_iter()
+            .map(|a| ExternalApplication { id: a.id, name: a.name })
+            .collect();
+        inv.external_applications
+            .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     }
     if sel(Kind::DefaultDomain) {
         inv.default_domain = Some(DefaultDomain {

@@ -21,7 +21,7 @@ pub mod model;
 pub mod retain;
 
 pub use action::{Action, Kept, Plan, PlannedAction};
-pub use api::{CallError, PlanApi};
+pub use api::{AppSource, CallError, PlanApi, SummaryCounts};
 pub use build::{PlanOptions, build, build_with};
 pub use execute::{ExecOptions, ExecutionReport};
 pub use inventory::discover;

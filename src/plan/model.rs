@@ -36,11 +36,15 @@ pub enum Kind {
     VirtualMfaDevices,
     /// The IMS default domain, reset to `<accountId>.onaliyun.com`.
     DefaultDomain,
+    /// OAuth applications (IMS): enterprise applications of this account with their secrets, and
+    /// third-party applications installed in it ("Delete all OAuth applications, including
+    /// enterprise applications and third-party applications").
+    Applications,
 }
 
 impl Kind {
     /// Every kind, in the order used for sorting and display.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Users,
         Kind::Groups,
         Kind::Roles,
@@ -50,6 +54,7 @@ impl Kind {
         Kind::OidcProviders,
         Kind::VirtualMfaDevices,
         Kind::DefaultDomain,
+        Kind::Applications,
     ];
 
     /// The camelCase name used in the CRD and in messages (`serviceLinkedRoles`).
@@ -65,6 +70,7 @@ impl Kind {
             Kind::OidcProviders => "oidcProviders",
             Kind::VirtualMfaDevices => "virtualMfaDevices",
             Kind::DefaultDomain => "defaultDomain",
+            Kind::Applications => "applications",
         }
     }
 
@@ -81,6 +87,7 @@ impl Kind {
             Kind::OidcProviders => "OIDC provider",
             Kind::VirtualMfaDevices => "virtual MFA device",
             Kind::DefaultDomain => "default domain",
+            Kind::Applications => "OAuth application",
         }
     }
 }
@@ -94,7 +101,7 @@ impl fmt::Display for Kind {
 /// A string that is not one of the [`Kind`] names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown RAM kind {0:?} (expected one of users, groups, roles, serviceLinkedRoles, customPolicies, samlProviders, oidcProviders, virtualMfaDevices, defaultDomain)"
+    "unknown RAM kind {0:?} (expected one of users, groups, roles, serviceLinkedRoles, customPolicies, samlProviders, oidcProviders, virtualMfaDevices, defaultDomain, applications)"
 )]
 pub struct UnknownKind(pub String);
 
@@ -170,6 +177,13 @@ pub struct User {
     pub mfa_serial: Option<String>,
     /// Attached policies.
     pub policies: Vec<PolicyRef>,
+    /// Service credentials (IMS API keys for a cloud service), from the one account-wide listing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_credentials: Vec<String>,
+    /// Passkey ids, when they were listed (only for users whose deletion the service refused
+    /// because of passkeys: listing them costs one call per user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkeys: Option<Vec<String>>,
 }
 
 /// One RAM group; its members are listed here (one `ListUsersForGroup` per group is cheaper than
@@ -278,6 +292,31 @@ impl DefaultDomain {
     }
 }
 
+/// An enterprise OAuth application of this account (IMS `ListApplications`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// `AppId`.
+    pub id: String,
+    /// `AppName` (what retain patterns match).
+    pub name: String,
+    /// `AppSecretId`s (at most two).
+    pub secrets: Vec<String>,
+    /// True when it is an installed internal ServerApp (`DeprovisionApplication` first).
+    pub provisioned: bool,
+}
+
+/// A third-party OAuth application installed in this account
+/// (`ListApplicationProvisionInfos SourceType=external`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalApplication {
+    /// `AppId`.
+    pub id: String,
+    /// `AppName`.
+    pub name: String,
+}
+
 /// A deleted user IMS still keeps restorable in its recycle bin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -337,6 +376,12 @@ pub struct Inventory {
     pub default_domain: Option<DefaultDomain>,
     /// Users in the IMS recycle bin (discovered with `users`).
     pub recycle_bin: Vec<RecycledUser>,
+    /// Enterprise OAuth applications.
+    #[serde(default)]
+    pub applications: Vec<Application>,
+    /// Third-party OAuth applications installed here.
+    #[serde(default)]
+    pub external_applications: Vec<ExternalApplication>,
 }
 
 impl Inventory {
@@ -381,6 +426,7 @@ impl Inventory {
                     Kind::DefaultDomain => {
                         usize::from(self.default_domain.as_ref().is_some_and(DefaultDomain::is_custom))
                     }
+                    Kind::Applications => self.applications.len() + self.external_applications.len(),
                 };
                 (k, n)
             })

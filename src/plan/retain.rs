@@ -42,27 +42,36 @@ pub struct RetainSpec {
     pub virtual_mfa_devices: Vec<String>,
     /// Default domain values to keep (matched against the current domain).
     pub default_domain: Vec<String>,
+    /// OAuth applications to keep, by `AppName` (enterprise and third-party).
+    pub applications: Vec<String>,
 }
 
 impl RetainSpec {
     /// Adds `other`'s patterns (what another object naming the same account retains).
     pub fn extend(&mut self, other: &RetainSpec) {
-        for (mine, theirs) in [
-            (&mut self.users, &other.users),
-            (&mut self.groups, &other.groups),
-            (&mut self.roles, &other.roles),
-            (&mut self.service_linked_roles, &other.service_linked_roles),
-            (&mut self.custom_policies, &other.custom_policies),
-            (&mut self.saml_providers, &other.saml_providers),
-            (&mut self.oidc_providers, &other.oidc_providers),
-            (&mut self.virtual_mfa_devices, &other.virtual_mfa_devices),
-            (&mut self.default_domain, &other.default_domain),
-        ] {
-            for p in theirs {
+        for kind in Kind::ALL {
+            for p in other.patterns(kind) {
+                let mine = self.patterns_mut(kind);
                 if !mine.contains(p) {
                     mine.push(p.clone());
                 }
             }
+        }
+    }
+
+    /// The patterns of `kind`, to add to.
+    pub fn patterns_mut(&mut self, kind: Kind) -> &mut Vec<String> {
+        match kind {
+            Kind::Users => &mut self.users,
+            Kind::Groups => &mut self.groups,
+            Kind::Roles => &mut self.roles,
+            Kind::ServiceLinkedRoles => &mut self.service_linked_roles,
+            Kind::CustomPolicies => &mut self.custom_policies,
+            Kind::SamlProviders => &mut self.saml_providers,
+            Kind::OidcProviders => &mut self.oidc_providers,
+            Kind::VirtualMfaDevices => &mut self.virtual_mfa_devices,
+            Kind::DefaultDomain => &mut self.default_domain,
+            Kind::Applications => &mut self.applications,
         }
     }
 
@@ -79,6 +88,7 @@ impl RetainSpec {
             Kind::OidcProviders => &self.oidc_providers,
             Kind::VirtualMfaDevices => &self.virtual_mfa_devices,
             Kind::DefaultDomain => &self.default_domain,
+            Kind::Applications => &self.applications,
         }
     }
 

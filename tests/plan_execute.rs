@@ -132,9 +132,16 @@ async fn plan_only_makes_no_mutating_call() {
 async fn discovery_lists_frozen_users_recycle_bin_and_mfa_bindings() {
     let fake = FakeAccount::new(FakeState::rich(ACCT));
     let kinds = Kind::ALL.into_iter().collect();
-    let inv = discover_with(&fake, &kinds, ACCT, 8, Attachments::ByPrincipal, &Default::default())
-        .await
-        .unwrap();
+    let inv = discover_with(
+        &fake,
+        &kinds,
+        ACCT,
+        8,
+        Attachments::ByPrincipal,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let fred = inv.users.iter().find(|u| u.name == "frozen-fred").unwrap();
     assert!(fred.frozen);
     let alice = inv.users.iter().find(|u| u.name == "alice").unwrap();
@@ -336,9 +343,11 @@ async fn cancel_stops_before_any_call_and_progress_reports_every_action() {
     let done = events.iter().filter(|e| e.outcome == Outcome::Done).count() as u64;
     assert_eq!(done, report.actions_done);
     // Top-level deletions: alice, frozen-fred, admins, app-role, ECS, app-policy, unused,
-    // two MFA devices, two providers, the domain.
+    // two MFA devices, two providers, the domain, and three OAuth applications (two enterprise,
+    // one third-party).
     let total: u64 = report.deleted.values().sum();
-    assert_eq!(total, 12, "{:?}", report.deleted);
+    assert_eq!(total, 15, "{:?}", report.deleted);
+    assert_eq!(report.deleted.get(&Kind::Applications), Some(&3));
 }
 
 #[tokio::test]
@@ -393,9 +402,16 @@ fn shared_policies(users: usize) -> FakeState {
 async fn attachments_per_policy_when_cheaper_and_the_plan_is_the_same() {
     let kinds = Kind::ALL.into_iter().collect();
     let by_principal = FakeAccount::new(shared_policies(40));
-    let inv_p = discover_with(&by_principal, &kinds, ACCT, 8, Attachments::ByPrincipal, &Default::default())
-        .await
-        .unwrap();
+    let inv_p = discover_with(
+        &by_principal,
+        &kinds,
+        ACCT,
+        8,
+        Attachments::ByPrincipal,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let auto = FakeAccount::new(shared_policies(40));
     let inv_a = discover_with(&auto, &kinds, ACCT, 8, Attachments::Auto, &Default::default())
         .await

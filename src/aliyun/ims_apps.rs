@@ -128,7 +128,9 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_app_secret_ids(self, app_id: &str) -> Result<Vec<AppSecret>, AliyunError> {
-        let v = self.value("ListAppSecretIds", &params(&[("AppId", app_id)])).await?;
+        let v = self
+            .value("ListAppSecretIds", &params(&[("AppId", app_id)]))
+            .await?;
         list_from_value(v, "AppSecrets")
     }
 
@@ -137,9 +139,15 @@ impl Ims<'_> {
     ///
     /// # Errors
     /// The classified failure.
-    pub async fn list_application_provision_infos(self, source_type: &str) -> Result<Vec<ProvisionInfo>, AliyunError> {
+    pub async fn list_application_provision_infos(
+        self,
+        source_type: &str,
+    ) -> Result<Vec<ProvisionInfo>, AliyunError> {
         let v = self
-            .value("ListApplicationProvisionInfos", &params(&[("SourceType", source_type)]))
+            .value(
+                "ListApplicationProvisionInfos",
+                &params(&[("SourceType", source_type)]),
+            )
             .await?;
         list_from_value(v, "ApplicationProvisionInfos")
     }
@@ -170,7 +178,9 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_passkeys(self, upn: &str) -> Result<Vec<Passkey>, AliyunError> {
-        let v = self.value("ListPasskeys", &params(&[("UserPrincipalName", upn)])).await?;
+        let v = self
+            .value("ListPasskeys", &params(&[("UserPrincipalName", upn)]))
+            .await?;
         list_from_value(v, "Passkeys")
     }
 
@@ -212,13 +222,15 @@ mod tests {
         let v = serde_json::json!({"RequestId": "r", "Passkeys": [{"PasskeyId": "PASSKEY-x", "PasskeyName": "d1"}]});
         let keys: Vec<Passkey> = list_from_value(v, "Passkeys").unwrap();
         assert_eq!(keys[0].passkey_id, "PASSKEY-x");
-        let p: CredentialPage = serde_json::from_value(serde_json::json!({"IsTruncated": true, "NextToken": "n",
+        let p: CredentialPage =
+            serde_json::from_value(serde_json::json!({"IsTruncated": true, "NextToken": "n",
             "ServiceCredentials": [{"ServiceCredentialId": "SC1", "UserPrincipalName": "u@x.onaliyun.com"}]}))
-        .unwrap();
+            .unwrap();
         assert!(p.is_truncated && p.service_credentials.0.len() == 1);
-        let s: SummaryAnswer = serde_json::from_value(serde_json::json!({"SummaryMap": {"Users": 3, "Groups": "0",
+        let s: SummaryAnswer =
+            serde_json::from_value(serde_json::json!({"SummaryMap": {"Users": 3, "Groups": "0",
             "Roles": 2, "Policies": 0, "MFADevices": 1, "NewKey": 9}}))
-        .unwrap();
+            .unwrap();
         assert_eq!(s.summary.users, Some(3));
         assert_eq!(s.summary.groups, Some(0));
         assert_eq!(s.summary.mfa_devices, Some(1));

@@ -134,7 +134,11 @@ mod tests {
     #[tokio::test]
     async fn an_unchanged_account_is_confirmed_with_a_handful_of_calls() {
         let fake = FakeAccount::new(empty_but_keeper());
-        assert!(still_empty(&fake, &kept(), &opts(), "1234567890123456").await.unwrap());
+        assert!(
+            still_empty(&fake, &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
         let reads = fake.state.lock().unwrap().reads;
         assert!(reads <= 10, "{reads} calls");
     }
@@ -144,22 +148,43 @@ mod tests {
         // A new user: the summary differs.
         let mut s = empty_but_keeper();
         s.users.insert("new".into(), FakeUser::default());
-        assert!(!still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456").await.unwrap());
+        assert!(
+            !still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
         // A new SAML provider: not counted by the summary, found by its listing.
         let mut s = empty_but_keeper();
         s.saml.insert("okta".into());
-        assert!(!still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456").await.unwrap());
+        assert!(
+            !still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
         // A new OAuth application.
         let mut s = empty_but_keeper();
         s.external_apps.insert("9".into(), "Gitee".into());
-        assert!(!still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456").await.unwrap());
+        assert!(
+            !still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
         // A recycled user that is not retained.
         let mut s = empty_but_keeper();
-        s.bin.insert("20001".into(), ("gone@x.onaliyun.com".into(), Default::default()));
-        assert!(!still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456").await.unwrap());
+        s.bin
+            .insert("20001".into(), ("gone@x.onaliyun.com".into(), Default::default()));
+        assert!(
+            !still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
         // A custom domain.
         let mut s = empty_but_keeper();
         s.domain = "corp.onaliyun.com".into();
-        assert!(!still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456").await.unwrap());
+        assert!(
+            !still_empty(&FakeAccount::new(s), &kept(), &opts(), "1234567890123456")
+                .await
+                .unwrap()
+        );
     }
 }

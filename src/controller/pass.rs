@@ -105,6 +105,12 @@ pub trait StatusSink: Sync {
     /// Writes `status`.
     fn save(&self, status: &AccountDeletionStatus) -> impl Future<Output = Result<(), String>> + Send;
 
+    /// Publishes an Event now (while a long pass runs); the others go out when the pass ends.
+    fn publish(&self, event: &PassEvent) -> impl Future<Output = ()> + Send {
+        let _ = event;
+        async {}
+    }
+
     /// The audit journal mutating calls are recorded in (write-ahead); `None` keeps no record.
     fn journal(&self) -> impl Future<Output = Result<Option<Arc<dyn Journal>>, String>> + Send {
         async { Ok(None) }
@@ -587,19 +593,22 @@ async fn drive<D: Directory, S: StatusSink>(
     };
     // A later look at an account found empty: GetAccountSummary plus the few listings it does not
     // cover, instead of the whole inventory (controller::converge). Any difference: full inventory.
-    let window_over = p
-        .st
-        .empty_observed_time
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|t| {
-            p.now.as_millisecond() - t.as_millisecond()
-                >= i64::try_from(p.opts.empty_confirm.as_millis()).unwrap_or(i64::MAX)
-        });
+    let window_over =
+        p.st.empty_observed_time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|t| {
+                p.now.as_millisecond() - t.as_millisecond()
+                    >= i64::try_from(p.opts.empty_confirm.as_millis()).unwrap_or(i64::MAX)
+            });
     let cheap_eligible = v.mode != Mode::Plan
         && plan_options.kinds.len() == Kind::ALL.len()
         && !p.st.inventory.is_empty()
-        && !p.st.service_linked_role_tasks.iter().any(|t| slr_in_flight(&t.status))
+        && !p
+            .st
+            .service_linked_role_tasks
+            .iter()
+            .any(|t| slr_in_flight(&t.status))
         && (window_over || conditions::status_of(&p.st.conditions, "RamEmpty") == Some("True"));
     let cheap_confirmed = cheap_eligible
         && match super::converge::still_empty(member.as_ref(), &p.st.inventory, &plan_options, id).await {
@@ -611,7 +620,8 @@ async fn drive<D: Directory, S: StatusSink>(
         p.st.inventory_time = Some(ts(p.now));
     } else {
         // Users whose deletion the service refused because of passkeys: list theirs (one call each).
-        let passkeys_for: std::collections::BTreeSet<String> = p.st.users_with_passkeys.iter().cloned().collect();
+        let passkeys_for: std::collections::BTreeSet<String> =
+            p.st.users_with_passkeys.iter().cloned().collect();
         let inv = match crate::plan::inventory::discover_with(
             member.as_ref(),
             &plan_options.kinds,
@@ -625,8 +635,7 @@ async fn drive<D: Directory, S: StatusSink>(
             Ok(i) => i,
             Err(e) => return Err(p.call_failed("Inventory", &e, "InventoryFailed")),
         };
-        p.st
-            .users_with_passkeys
+        p.st.users_with_passkeys
             .retain(|u| inv.users.iter().any(|x| &x.name == u));
         let plan = match crate::plan::build(&inv, &plan_options) {
             Ok(plan) => plan,
@@ -1124,13 +1133,20 @@ pub const SILENCE_PERIOD_DAYS: i64 = 45;
 /// When a silence period ends: `DeletionTime` when the service gives it (`false`), else
 /// `CreateTime` + [`SILENCE_PERIOD_DAYS`] (`true`: an estimate).
 fn silence_end(ds: &DeletionStatusInfo) -> Option<(String, bool)> {
-    if let Some(t) = ds.deletion_time.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+    if let Some(t) = ds
+        .deletion_time
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    {
         return Some((ts(t), false));
     }
     ds.create_time
         .as_deref()
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .and_then(|t| t.checked_add(jiff::SignedDuration::from_hours(SILENCE_PERIOD_DAYS * 24)).ok())
+        .and_then(|t| {
+            t.checked_add(jiff::SignedDuration::from_hours(SILENCE_PERIOD_DAYS * 24))
+                .ok()
+        })
         .map(|t| (ts(t), true))
 }
 
@@ -1347,7 +1363,39 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
         account: id.clone(),
         ..Default::default()
     };
-    let report = crate::plan::execute::run(member, plan, &opts).await;
+    // While the plan runs, status.progress is written every few seconds and milestones announced.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = ExecOptions {
+        progress: Some(tx),
+        ..opts
+    };
+    let planned: u64 = plan.remaining().values().sum::<usize>() as u64;
+    let run = crate::plan::execute::run(member, plan, &opts);
+    tokio::pin!(run);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+    let mut gone_now = 0u64;
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report,
+            Some(ev) = rx.recv() => {
+                if ev.outcome == crate::plan::execute::Outcome::Done
+                    && ev.action.deletes_top_level().is_some()
+                    && !ev.action.is_async()
+                {
+                    gone_now += 1;
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(ev) = progress_now(p, gone_now, planned.saturating_sub(gone_now)) {
+                    sink.publish(&ev).await;
+                }
+                if let Err(e) = sink.save(&p.st).await {
+                    tracing::debug!(account = %id, error = %e, "progress write failed; the next one retries");
+                }
+            }
+        }
+    };
     p.audit.extend(report.audit.iter().cloned());
     for (k, n) in &report.deleted {
         *p.st.deleted.entry(k.as_str().to_string()).or_insert(0) += n;
@@ -1459,7 +1507,6 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
             report.actions_skipped
         )));
     }
-    let planned: u64 = plan.remaining().values().sum::<usize>() as u64;
     let gone: u64 = report.deleted.values().sum();
     update_progress(p, planned.saturating_sub(gone));
     let remaining = plan.actions.len() as u64 - report.actions_done.min(plan.actions.len() as u64);
@@ -1594,7 +1641,15 @@ pub const PROGRESS_EVENTS_FROM: u64 = 100;
 /// Updates `status.progress` from the objects deleted so far and `remaining` (top-level objects the
 /// current plan still deletes), announcing milestones of large accounts.
 fn update_progress(p: &mut Pass<'_>, remaining: u64) {
-    let deleted: u64 = p.st.deleted.values().sum();
+    if let Some(e) = progress_now(p, 0, remaining) {
+        p.events.push(e);
+    }
+}
+
+/// Sets `status.progress` with `extra` deletions not yet in `status.deleted`; returns the milestone
+/// Event to announce, if one was crossed.
+fn progress_now(p: &mut Pass<'_>, extra: u64, remaining: u64) -> Option<PassEvent> {
+    let deleted: u64 = p.st.deleted.values().sum::<u64>() + extra;
     let total = deleted + remaining;
     let percent = if total == 0 {
         100
@@ -1602,17 +1657,22 @@ fn update_progress(p: &mut Pass<'_>, remaining: u64) {
         u32::try_from(deleted * 100 / total).unwrap_or(100)
     };
     let mut milestone = p.st.progress.as_ref().map_or(0, |g| g.milestone);
+    let mut event = None;
     if total >= PROGRESS_EVENTS_FROM
-        && let Some(m) = [100, 75, 50, 25].into_iter().find(|m| percent >= *m && milestone < *m)
+        && let Some(m) = [100, 75, 50, 25]
+            .into_iter()
+            .find(|m| percent >= *m && milestone < *m)
     {
         milestone = m;
-        let id = p.obj.spec.account_id.clone();
-        p.event(
-            EventKind::Normal,
-            "Progress",
-            "Purge",
-            format!("account {id}: {percent}% of RAM emptied ({deleted} of {total} objects)"),
-        );
+        event = Some(PassEvent {
+            kind: EventKind::Normal,
+            reason: "Progress".into(),
+            note: format!(
+                "account {}: {percent}% of RAM emptied ({deleted} of {total} objects)",
+                p.obj.spec.account_id
+            ),
+            action: "Purge".into(),
+        });
     }
     p.st.progress = Some(crate::crd::Progress {
         percent,
@@ -1621,7 +1681,11 @@ fn update_progress(p: &mut Pass<'_>, remaining: u64) {
         total,
         milestone,
     });
+    event
 }
+
+/// How often a running purge writes its progress to `status`.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The outcome of a pass that stopped before any call (invalid spec, unreadable Secret).
 #[must_use]

@@ -260,6 +260,7 @@ struct ApiSink {
     journal: tokio::sync::OnceCell<Arc<audit::KubeJournal>>,
     /// The waiters the pass planned for, once it owns the claim (read by [`watch_for_stop`]).
     waiters: Arc<Mutex<Option<Vec<ClaimWaiter>>>>,
+    recorder: Recorder,
 }
 
 impl StatusSink for ApiSink {
@@ -267,6 +268,10 @@ impl StatusSink for ApiSink {
         write_status(&self.api, &self.obj.name_any(), &self.old, status)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn publish(&self, event: &pass::PassEvent) {
+        publish(&self.recorder, &self.obj, &self.obj.object_ref(&()), event).await;
     }
 
     async fn journal(&self) -> Result<Option<Arc<dyn Journal>>, String> {
@@ -299,6 +304,38 @@ impl StatusSink for ApiSink {
             *w = Some(waiters.clone());
         }
         Ok(outcome)
+    }
+}
+
+/// Logs `ev` and publishes it as a Kubernetes Event on `oref`.
+async fn publish(
+    recorder: &Recorder,
+    obj: &AccountDeletion,
+    oref: &k8s_openapi::api::core::v1::ObjectReference,
+    ev: &pass::PassEvent,
+) {
+    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    match ev.kind {
+        EventKind::Normal => {
+            tracing::info!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
+        }
+        EventKind::Warning => {
+            tracing::warn!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
+        }
+    }
+    let event = Event {
+        type_: if ev.kind == EventKind::Warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: ev.reason.clone(),
+        note: Some(truncate(&ev.note, 1000)),
+        action: ev.action.clone(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, oref).await {
+        tracing::warn!(error = %e, "publishing Event failed");
     }
 }
 
@@ -435,6 +472,7 @@ async fn reconcile<C: Connector>(
                             audit_writes: ctx.metrics.audit_writes.clone(),
                             journal: tokio::sync::OnceCell::new(),
                             waiters: Arc::new(Mutex::new(None)),
+                            recorder: ctx.recorder.clone(),
                         };
                         let stop = Stop::new();
                         let stores = ctx.stores.read().map(|s| s.clone()).unwrap_or_default();
@@ -496,28 +534,7 @@ async fn reconcile<C: Connector>(
         );
     }
     for ev in &events {
-        match ev.kind {
-            EventKind::Normal => {
-                tracing::info!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
-            }
-            EventKind::Warning => {
-                tracing::warn!(namespace = %ns, name = %name, account = %obj.spec.account_id, reason = %ev.reason, "{}", ev.note)
-            }
-        }
-        let event = Event {
-            type_: if ev.kind == EventKind::Warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: ev.reason.clone(),
-            note: Some(truncate(&ev.note, 1000)),
-            action: ev.action.clone(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &oref).await {
-            tracing::warn!(error = %e, "publishing Event failed");
-        }
+        publish(&ctx.recorder, &obj, &oref, ev).await;
     }
     let m = &ctx.metrics;
     m.reconciles

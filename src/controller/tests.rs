@@ -623,3 +623,94 @@ async fn a_stop_request_starts_no_new_call() {
     assert_eq!(out.status.phase, Some(Phase::PurgingRam));
     assert!(dir.mutating() > 0);
 }
+
+#[tokio::test]
+async fn oauth_applications_are_emptied_in_order_and_retained_by_pattern() {
+    let dir = FakeDir::new();
+    let mut o = obj(Mode::PurgeRam);
+    o.spec.ram.retain.applications = vec!["BILLING-*".into()];
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty, Phase::Blocked]).await;
+    assert_eq!(out.status.phase, Some(Phase::RamEmpty), "{:#?}", out.status);
+    let st = dir.member.state.lock().unwrap();
+    // The retained enterprise app and its secrets stay; the installed ServerApp was uninstalled
+    // before its deletion (the fake refuses otherwise); the third-party app is uninstalled.
+    let names: Vec<&str> = st.apps.values().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["billing-portal"]);
+    assert_eq!(st.apps.values().next().unwrap().secrets.len(), 2);
+    assert!(st.external_apps.is_empty());
+    assert!(
+        out.status
+            .retained
+            .iter()
+            .any(|r| r == "applications/billing-portal"),
+        "{:?}",
+        out.status.retained
+    );
+    assert_eq!(
+        out.status.deleted.get("applications"),
+        Some(&2),
+        "{:?}",
+        out.status.deleted
+    );
+    assert_eq!(out.status.inventory.get("applications"), Some(&1));
+    // alice's service credential went before alice.
+    assert!(!st.users.contains_key("alice"));
+}
+
+#[tokio::test]
+async fn passkeys_are_deleted_when_the_service_refuses_a_user_because_of_them() {
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    state.passkeys_block_delete_user = true;
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::PurgeRam);
+    let mut saw = false;
+    for _ in 0..30 {
+        let out = step(&dir, &mut o).await;
+        saw |= out.status.users_with_passkeys.iter().any(|u| u == "alice");
+        if out.status.phase == Some(Phase::RamEmpty) {
+            break;
+        }
+    }
+    assert!(saw, "the passkey conflict was never recorded");
+    let st = dir.member.state.lock().unwrap();
+    assert!(st.is_empty_except_access_role(), "{:?}", st.users.keys());
+    assert_eq!(o.status.as_ref().unwrap().phase, Some(Phase::RamEmpty));
+    assert!(o.status.as_ref().unwrap().users_with_passkeys.is_empty());
+}
+
+#[tokio::test]
+async fn progress_reaches_100_percent_and_large_accounts_announce_milestones() {
+    let mut state = FakeState::rich(ID);
+    state.slr_in_use.clear();
+    for i in 0..150 {
+        state.users.insert(
+            format!("bulk-{i:03}"),
+            crate::plan::fake::FakeUser {
+                id: format!("29{i:014}"),
+                keys: [format!("LTAI5tBulk{i:014}")].into(),
+                ..Default::default()
+            },
+        );
+    }
+    let dir = FakeDir::with_state(state);
+    let mut o = obj(Mode::PurgeRam);
+    let first = step(&dir, &mut o).await;
+    let p0 = o.status.as_ref().unwrap().progress.clone().unwrap();
+    assert!(p0.total > 150, "{p0:?}");
+    let mut events = first.events;
+    let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
+    events.extend(out.events);
+    let g = out.status.progress.unwrap();
+    assert_eq!((g.percent, g.display.as_str()), (100, "100%"), "{g:?}");
+    assert_eq!(g.deleted, g.total);
+    let notes: Vec<&String> = events
+        .iter()
+        .filter(|e| e.reason == "Progress")
+        .map(|e| &e.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("100% of RAM emptied")),
+        "{notes:?}"
+    );
+}

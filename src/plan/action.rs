@@ -269,7 +269,9 @@ impl Action {
             Action::SetDefaultDomain { domain } => domain.clone(),
             Action::DeleteAccessKeyInRecycleBin { upn, key_id, .. } => format!("{upn}/{key_id}"),
             Action::DeleteUserInRecycleBin { upn, .. } => upn.clone(),
-            Action::DeleteServiceCredential { user, credential_id, .. } => format!("{user}/{credential_id}"),
+            Action::DeleteServiceCredential {
+                user, credential_id, ..
+            } => format!("{user}/{credential_id}"),
             Action::DeletePasskey { user, passkey_id, .. } => format!("{user}/{passkey_id}"),
             Action::DeleteAppSecret { app, secret_id, .. } => format!("{app}/{secret_id}"),
             Action::DeprovisionApplication { app, .. }
@@ -409,7 +411,9 @@ impl fmt::Display for Action {
             Action::DeleteUserInRecycleBin { upn, .. } => {
                 write!(f, "purge deleted user {upn} from the recycle bin")
             }
-            Action::DeleteServiceCredential { user, credential_id, .. } => {
+            Action::DeleteServiceCredential {
+                user, credential_id, ..
+            } => {
                 write!(f, "delete service credential {credential_id} of user \"{user}\"")
             }
             Action::DeletePasskey { user, passkey_id, .. } => {
@@ -419,7 +423,10 @@ impl fmt::Display for Action {
                 write!(f, "delete secret {secret_id} of OAuth application \"{app}\"")
             }
             Action::DeprovisionApplication { app, .. } => {
-                write!(f, "uninstall OAuth application \"{app}\" (an installed ServerApp)")
+                write!(
+                    f,
+                    "uninstall OAuth application \"{app}\" (an installed ServerApp)"
+                )
             }
             Action::DeleteApplication { app, .. } => write!(f, "delete OAuth application \"{app}\""),
             Action::DeprovisionExternalApplication { app, .. } => {

@@ -216,13 +216,18 @@ pub trait PlanApi: Sync {
     }
 
     /// Every service credential of every user (one account-wide listing).
-    fn list_service_credentials(&self) -> impl Future<Output = Result<Vec<ListedCredential>, Self::Error>> + Send;
+    fn list_service_credentials(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ListedCredential>, Self::Error>> + Send;
     /// Passkey ids of the user `upn` (one call per user: only asked for when needed).
     fn list_passkeys(&self, upn: &str) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
     /// Enterprise OAuth applications of the account.
     fn list_applications(&self) -> impl Future<Output = Result<Vec<ListedApplication>, Self::Error>> + Send;
     /// Secret ids of one application.
-    fn list_app_secret_ids(&self, app_id: &str) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    fn list_app_secret_ids(
+        &self,
+        app_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
     /// Installed applications of one source.
     fn list_provisioned_applications(
         &self,

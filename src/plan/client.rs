@@ -7,8 +7,8 @@ use crate::aliyun::ims::ALL_USER_STATUSES;
 
 use super::action::Action;
 use super::api::{
-    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole, ListedUser,
-    PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
+    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole,
+    ListedUser, PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
 };
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -170,7 +170,10 @@ impl PlanApi for AliyunClient {
             .collect())
     }
 
-    async fn list_provisioned_applications(&self, source: AppSource) -> Result<Vec<ListedApplication>, AliyunError> {
+    async fn list_provisioned_applications(
+        &self,
+        source: AppSource,
+    ) -> Result<Vec<ListedApplication>, AliyunError> {
         let source = match source {
             AppSource::Inner => "inner",
             AppSource::External => "external",
@@ -376,7 +379,9 @@ impl PlanApi for AliyunClient {
                 ims.delete_access_key_in_recycle_bin(user_id, key_id).await?
             }
             Action::DeleteUserInRecycleBin { user_id, .. } => ims.delete_user_in_recycle_bin(user_id).await?,
-            Action::DeleteServiceCredential { upn, credential_id, .. } => {
+            Action::DeleteServiceCredential {
+                upn, credential_id, ..
+            } => {
                 ims.call_ack(
                     "DeleteServiceCredential",
                     &[("ServiceCredentialId", credential_id), ("UserPrincipalName", upn)],
@@ -384,17 +389,28 @@ impl PlanApi for AliyunClient {
                 .await?
             }
             Action::DeletePasskey { upn, passkey_id, .. } => {
-                ims.call_ack("DeletePasskey", &[("PasskeyId", passkey_id), ("UserPrincipalName", upn)])
-                    .await?
+                ims.call_ack(
+                    "DeletePasskey",
+                    &[("PasskeyId", passkey_id), ("UserPrincipalName", upn)],
+                )
+                .await?
             }
-            Action::DeleteAppSecret { app_id, secret_id, .. } => {
-                ims.call_ack("DeleteAppSecret", &[("AppId", app_id), ("AppSecretId", secret_id)])
-                    .await?
+            Action::DeleteAppSecret {
+                app_id, secret_id, ..
+            } => {
+                ims.call_ack(
+                    "DeleteAppSecret",
+                    &[("AppId", app_id), ("AppSecretId", secret_id)],
+                )
+                .await?
             }
             Action::DeprovisionApplication { app_id, .. } => {
-                ims.call_ack("DeprovisionApplication", &[("AppId", app_id)]).await?
+                ims.call_ack("DeprovisionApplication", &[("AppId", app_id)])
+                    .await?
             }
-            Action::DeleteApplication { app_id, .. } => ims.call_ack("DeleteApplication", &[("AppId", app_id)]).await?,
+            Action::DeleteApplication { app_id, .. } => {
+                ims.call_ack("DeleteApplication", &[("AppId", app_id)]).await?
+            }
             Action::DeprovisionExternalApplication { app_id, .. } => {
                 ims.call_ack("DeprovisionExternalApplication", &[("AppId", app_id)])
                     .await?

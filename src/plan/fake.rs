@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::action::Action;
 use super::api::{
-    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole, ListedUser,
-    PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
+    AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole,
+    ListedUser, PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
 };
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -270,6 +270,29 @@ impl FakeState {
                 ["LTAI5tBob00000000000001".to_string()].into(),
             ),
         );
+        // The newer IMS objects (alibaba-api.md §10).
+        if let Some(a) = s.users.get_mut("alice") {
+            a.service_credentials.insert("SC0000000000000001".into());
+            a.passkeys.insert("PASSKEY-alice0000000000001".into());
+        }
+        s.apps.insert(
+            "4724570903440410001".into(),
+            FakeApp {
+                name: "billing-portal".into(),
+                secrets: ["2efd5004-0001".to_string(), "2efd5004-0002".to_string()].into(),
+                provisioned: false,
+            },
+        );
+        s.apps.insert(
+            "4724570903440410002".into(),
+            FakeApp {
+                name: "scim-sync".into(),
+                secrets: BTreeSet::new(),
+                provisioned: true,
+            },
+        );
+        s.external_apps
+            .insert("4523924833815460001".into(), "GiteePrd".into());
         s
     }
 
@@ -511,8 +534,14 @@ impl FakeState {
                     nf(self, "User")
                 }
             }
-            Action::DeleteServiceCredential { user, credential_id, .. } => {
-                match self.users.get_mut(user).map(|u| u.service_credentials.remove(credential_id)) {
+            Action::DeleteServiceCredential {
+                user, credential_id, ..
+            } => {
+                match self
+                    .users
+                    .get_mut(user)
+                    .map(|u| u.service_credentials.remove(credential_id))
+                {
                     Some(true) => Ok(self.ok()),
                     _ => nf(self, "ServiceCredential"),
                 }
@@ -523,23 +552,28 @@ impl FakeState {
                     _ => nf(self, "Passkey"),
                 }
             }
-            Action::DeleteAppSecret { app_id, secret_id, .. } => {
-                match self.apps.get_mut(app_id).map(|a| a.secrets.remove(secret_id)) {
-                    Some(true) => Ok(self.ok()),
-                    _ => nf(self, "AppSecret"),
-                }
-            }
+            Action::DeleteAppSecret {
+                app_id, secret_id, ..
+            } => match self.apps.get_mut(app_id).map(|a| a.secrets.remove(secret_id)) {
+                Some(true) => Ok(self.ok()),
+                _ => nf(self, "AppSecret"),
+            },
             Action::DeprovisionApplication { app_id, .. } => match self.apps.get_mut(app_id) {
                 Some(a) if a.provisioned => {
                     a.provisioned = false;
                     Ok(self.ok())
                 }
-                Some(_) => Err(self.err("InvalidParameter.AppId", "only an installed ServerApp can be uninstalled")),
+                Some(_) => Err(self.err(
+                    "InvalidParameter.AppId",
+                    "only an installed ServerApp can be uninstalled",
+                )),
                 None => nf(self, "Application"),
             },
             Action::DeleteApplication { app_id, .. } => match self.apps.get(app_id) {
                 // Strict: an installed ServerApp must be uninstalled first.
-                Some(a) if a.provisioned => Err(self.err("DeleteConflict.Application.Provisioned", "installed")),
+                Some(a) if a.provisioned => {
+                    Err(self.err("DeleteConflict.Application.Provisioned", "installed"))
+                }
                 Some(_) => {
                     self.apps.remove(app_id);
                     Ok(self.ok())
@@ -698,7 +732,10 @@ impl PlanApi for FakeAccount {
             None => Err(s.err("EntityNotExist.Application", "no such application")),
         })
     }
-    async fn list_provisioned_applications(&self, source: AppSource) -> Result<Vec<ListedApplication>, FakeError> {
+    async fn list_provisioned_applications(
+        &self,
+        source: AppSource,
+    ) -> Result<Vec<ListedApplication>, FakeError> {
         Ok(self.with(true, |s| match source {
             AppSource::Inner => s
                 .apps

@@ -26,8 +26,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::api::{AppSource, PlanApi};
 use super::model::{
-    Application, CustomPolicy, DefaultDomain, ExternalApplication, Group, Inventory, Kind, PolicyRef, PolicyType,
-    PrincipalKind, RecycledUser, Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole, User,
+    Application, CustomPolicy, DefaultDomain, ExternalApplication, Group, Inventory, Kind, PolicyRef,
+    PolicyType, PrincipalKind, RecycledUser, Role, SERVICE_LINKED_ROLE_PREFIX, ServiceLinkedRole, User,
 };
 
 /// Concurrent sub-calls during discovery when the caller does not say.
@@ -332,12 +332,16 @@ pub async fn discover_with<A: PlanApi>(
             .buffer_unordered(n)
             .try_collect()
             .await?;
-        inv.applications.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        inv.applications
+            .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         inv.external_applications = api
             .list_provisioned_applications(AppSource::External)
             .await?
             .into_iter()
-            .map(|a| ExternalApplication { id: a.id, name: a.name })
+            .map(|a| ExternalApplication {
+                id: a.id,
+                name: a.name,
+            })
             .collect();
         inv.external_applications
             .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));

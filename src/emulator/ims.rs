@@ -92,6 +92,28 @@ fn check_domain(d: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `Filter` of `ListUsersInRecycleBin`. Only the documented form `UserPrincipalName eq <upn>` is
+/// implemented; anything else answers `InvalidParameter.Filter` rather than listing everything.
+fn recycle_filter(p: &Params) -> Result<Option<String>, ApiError> {
+    let Some(f) = param(p, "Filter").map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    match f.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [field, op, value]
+            if field.eq_ignore_ascii_case("UserPrincipalName") && op.eq_ignore_ascii_case("eq") =>
+        {
+            Ok(Some(value.trim_matches(|c| c == '\'' || c == '"').to_owned()))
+        }
+        _ => Err(ApiError::new(
+            400,
+            "InvalidParameter.Filter",
+            format!(
+                "The parameter - \"Filter\" ({f}) is not supported: aliyun-emulator implements only \"UserPrincipalName eq <name>@<domain>\"."
+            ),
+        )),
+    }
+}
+
 /// Runs one IMS action for the caller's account. `Ok` is the body without `RequestId`.
 ///
 /// # Errors
@@ -210,20 +232,15 @@ pub fn dispatch(st: &mut RamState, ctx: &CallContext, action: &str, p: &Params) 
         }
         "ListUsersInRecycleBin" => {
             let n = max_items(p, "MaxItems", 100, 100, ctx.page_limit)?;
-            let filter = param(p, "Filter")
-                .and_then(|f| f.strip_prefix("UserPrincipalName eq "))
-                .map(str::to_owned);
-            let page = st.recycle.page(param(p, "Marker"), n)?;
-            let mut v = page.body("Users", "User", |id, u| {
+            let filter = recycle_filter(p)?;
+            // The filter applies to the whole bin before paging: a match on a later page is found.
+            let page = st.recycle.page_where(param(p, "Marker"), n, |_, u| {
+                filter.as_deref().is_none_or(|f| u.upn.eq_ignore_ascii_case(f))
+            })?;
+            Ok(page.body("Users", "User", |id, u| {
                 json!({"UserId": id, "UserPrincipalName": u.upn, "DisplayName": u.display_name, "CreateDate": utc(u.created),
                        "RecycleDate": utc(u.recycled), "DeleteDate": utc(u.recycled + jiff::SignedDuration::from_hours(24 * 7))})
-            });
-            if let (Some(f), Some(list)) =
-                (filter, v.pointer_mut("/Users/User").and_then(Value::as_array_mut))
-            {
-                list.retain(|u| u.get("UserPrincipalName").and_then(Value::as_str) == Some(f.as_str()));
-            }
-            Ok(v)
+            }))
         }
         "DeleteUserInRecycleBin" => {
             let id = required(p, "UserId")?;
@@ -269,5 +286,90 @@ pub fn dispatch(st: &mut RamState, ctx: &CallContext, action: &str, p: &Params) 
             "InvalidAction.NotFound",
             format!("Specified api {action} is not found."),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::emulator::api::{Caller, Principal};
+    use crate::emulator::ram::RamSeed;
+
+    fn ctx() -> CallContext {
+        CallContext {
+            now: jiff::Timestamp::now(),
+            caller: Caller {
+                account_id: "2000000000000001".into(),
+                principal: Principal::Root,
+                access_key_id: "k".into(),
+            },
+            page_limit: None,
+        }
+    }
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn recycle_bin_filter_finds_a_match_on_a_later_page() {
+        let seed: RamSeed = serde_saphyr::from_str("generate: { recycledUsers: 150 }").unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        let upn = format!("gone-0150@{}", st.default_domain);
+        let v = dispatch(
+            &mut st,
+            &ctx(),
+            "ListUsersInRecycleBin",
+            &p(&[("Filter", &format!("UserPrincipalName eq {upn}"))]),
+        )
+        .unwrap();
+        let users = v["Users"]["User"].as_array().unwrap();
+        assert_eq!(users.len(), 1, "{v}");
+        assert_eq!(users[0]["UserPrincipalName"], upn.as_str());
+        assert_eq!(v["IsTruncated"], false, "{v}");
+        let e = dispatch(
+            &mut st,
+            &ctx(),
+            "ListUsersInRecycleBin",
+            &p(&[("Filter", "DisplayName eq x")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.Filter");
+    }
+
+    #[test]
+    fn ims_list_users_status_filter_pages_without_empty_pages() {
+        let seed: RamSeed = serde_saphyr::from_str("generate: { users: 120 }").unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        // every 50th generated user is frozen: user-0050, user-0100
+        let v = dispatch(
+            &mut st,
+            &ctx(),
+            "ListUsers",
+            &p(&[("Status", "freeze"), ("MaxItems", "1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            v["Users"]["User"][0]["UserPrincipalName"]
+                .as_str()
+                .unwrap()
+                .split('@')
+                .next(),
+            Some("user-0050")
+        );
+        let m = v["Marker"].as_str().unwrap().to_owned();
+        let v = dispatch(
+            &mut st,
+            &ctx(),
+            "ListUsers",
+            &p(&[("Status", "freeze"), ("MaxItems", "1"), ("Marker", &m)]),
+        )
+        .unwrap();
+        assert_eq!(v["Users"]["User"].as_array().unwrap().len(), 1);
+        assert_eq!(v["IsTruncated"], false, "{v}");
     }
 }

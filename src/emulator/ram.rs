@@ -1452,33 +1452,12 @@ impl RamState {
             }
         }
         let n = max_items(p, "MaxItems", 1000, 1000, ctx.page_limit)?;
-        // Filtered Marker paging: step one item at a time so the returned Marker always points at
-        // the next item that passes the filter (no empty last page).
-        let mut cursor = param(p, "Marker").filter(|m| !m.is_empty()).map(str::to_owned);
-        let mut marker = None;
-        let mut out = Vec::new();
-        loop {
-            let page = self.users.page(cursor.as_deref(), 1)?;
-            let Some((name, u)) = page.items.first() else {
-                break;
-            };
-            if (u.frozen && want.1) || (!u.frozen && want.0) {
-                if out.len() == n {
-                    marker = cursor;
-                    break;
-                }
-                out.extend(self.ims_user(name, false));
-            }
-            match page.next {
-                Some(m) => cursor = Some(m),
-                None => break,
-            }
-        }
-        let mut v = json!({ "Users": { "User": out }, "IsTruncated": marker.is_some() });
-        if let (Some(m), Some(o)) = (marker, v.as_object_mut()) {
-            o.insert("Marker".into(), Value::String(m));
-        }
-        Ok(v)
+        let page = self.users.page_where(param(p, "Marker"), n, |_, u| {
+            (u.frozen && want.1) || (!u.frozen && want.0)
+        })?;
+        Ok(page.body("Users", "User", |name, _| {
+            self.ims_user(name, false).unwrap_or(Value::Null)
+        }))
     }
 
     /// RAM-level operations shared with IMS by user name.

@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod counters;
 pub mod faults;
 pub mod ims;
+pub mod ims_apps;
+pub mod ims_users;
 pub mod ram;
 pub mod rm;
 pub mod seed;

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{ActionClass, ApiError, CallContext, Params, param, required};
+use super::api::ActionClass::{Mutating, Read};
+use super::api::{ApiError, CallContext, Params, param, required};
+use super::catalog::Action;
 use super::table::{Table, max_items};
 
 /// System policies every account can attach (seeds may name more; they are added).
@@ -464,6 +466,7 @@ struct User {
     display_name: String,
     frozen: bool,
     created: Timestamp,
+    updated: Timestamp,
     keys: Vec<Key>,
     login: Option<Timestamp>,
     mfa: Option<String>,
@@ -952,6 +955,7 @@ impl RamState {
                 display_name: display.to_owned(),
                 frozen: false,
                 created: now,
+                updated: now,
                 keys: vec![],
                 login: None,
                 mfa: None,
@@ -1251,6 +1255,40 @@ impl RamState {
         u.login.take().map(|_| ()).ok_or_else(no_login)
     }
 
+    /// `UpdateUser` with `NewUserName`: the user keeps its place, ID, keys and attachments.
+    fn rename_user(&mut self, old: &str, new: &str) -> Result<(), ApiError> {
+        if self.users.contains(new) {
+            return Err(exists("User"));
+        }
+        self.users.rename(old, new);
+        let Some(u) = self.users.get(old).or_else(|| self.users.get(new)) else {
+            return Err(no_user());
+        };
+        let groups: Vec<String> = u.groups.iter().map(|(g, _)| g.clone()).collect();
+        let custom: Vec<String> = u
+            .policies
+            .iter()
+            .filter(|a| a.kind == PolicyType::Custom)
+            .map(|a| a.name.clone())
+            .collect();
+        let mfa = u.mfa.clone();
+        for g in groups {
+            if let Some(gr) = self.groups.get_mut(&g) {
+                gr.members.rename(old, new);
+            }
+        }
+        for pol in custom {
+            if let Some(x) = self.policies.get_mut(&pol) {
+                x.attached.remove(&(0, old.to_owned()));
+                x.attached.insert((0, new.to_owned()));
+            }
+        }
+        if let Some(d) = mfa.and_then(|s| self.mfa.get_mut(&s)) {
+            d.user = Some(new.to_owned());
+        }
+        Ok(())
+    }
+
     fn delete_user(&mut self, name: &str) -> Result<User, ApiError> {
         let u = self.users.get(name).ok_or_else(no_user)?;
         if !u.groups.is_empty() {
@@ -1354,16 +1392,10 @@ impl RamState {
     }
 
     fn delete_version(&mut self, name: &str, version: &str) -> Result<(), ApiError> {
-        if !version.starts_with('v') || version[1..].parse::<u32>().is_err() {
-            return Err(ApiError::new(
-                400,
-                "InvalidParameter.VersionId.Format",
-                "The format of the parameter - \"VersionId\" is incorrect.",
-            ));
-        }
+        check_version_id(version)?;
         let p = self.policies.get_mut(name).ok_or_else(no_policy)?;
         let Some(i) = p.versions.iter().position(|v| v.id == version) else {
-            return Err(not_exist("Policy.Version", "The policy version does not exist."));
+            return Err(no_version());
         };
         if p.default_version == version {
             return Err(conflict(
@@ -1648,6 +1680,26 @@ impl RamState {
     }
 }
 
+fn no_version() -> ApiError {
+    not_exist("Policy.Version", "The policy version does not exist.")
+}
+
+/// `v1`, `v2`, ...: anything else is `InvalidParameter.VersionId.Format`.
+fn check_version_id(version: &str) -> Result<(), ApiError> {
+    if version
+        .strip_prefix('v')
+        .is_some_and(|n| n.parse::<u32>().is_ok())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "InvalidParameter.VersionId.Format",
+            "The format of the parameter - \"VersionId\" is incorrect.",
+        ))
+    }
+}
+
 fn no_login() -> ApiError {
     not_exist("User.LoginProfile", "The user login profile does not exist.")
 }
@@ -1689,457 +1741,453 @@ pub fn trusted_account(doc: &str) -> Option<String> {
     })
 }
 
-/// Read / Mutating class of a RAM action; `None` = not a RAM action the emulator knows.
-#[must_use]
-pub fn classify(action: &str) -> Option<ActionClass> {
-    use ActionClass::{Mutating, Read};
-    Some(match action {
-        "ListUsers"
-        | "GetUser"
-        | "ListGroups"
-        | "GetGroup"
-        | "ListRoles"
-        | "GetRole"
-        | "ListPolicies"
-        | "GetPolicy"
-        | "ListPolicyVersions"
-        | "GetPolicyVersion"
-        | "ListEntitiesForPolicy"
-        | "ListPoliciesForUser"
-        | "ListPoliciesForGroup"
-        | "ListPoliciesForRole"
-        | "ListAccessKeys"
-        | "GetLoginProfile"
-        | "GetUserMFAInfo"
-        | "ListVirtualMFADevices"
-        | "ListGroupsForUser"
-        | "ListUsersForGroup"
-        | "GetAccountAlias" => Read,
-        "DeletePolicyVersion"
-        | "DetachPolicyFromUser"
-        | "DetachPolicyFromGroup"
-        | "DetachPolicyFromRole"
-        | "DeleteAccessKey"
-        | "DeleteLoginProfile"
-        | "UnbindMFADevice"
-        | "DeleteVirtualMFADevice"
-        | "RemoveUserFromGroup"
-        | "DeleteUser"
-        | "DeleteGroup"
-        | "DeleteRole"
-        | "DeletePolicy"
-        | "CreateUser"
-        | "CreateGroup"
-        | "AddUserToGroup"
-        | "CreateAccessKey"
-        | "CreateLoginProfile"
-        | "CreateVirtualMFADevice"
-        | "BindMFADevice"
-        | "CreatePolicy"
-        | "CreatePolicyVersion"
-        | "AttachPolicyToUser"
-        | "AttachPolicyToGroup"
-        | "AttachPolicyToRole"
-        | "CreateRole"
-        | "SetAccountAlias"
-        | "ClearAccountAlias"
-        | "UpdateUser" => Mutating,
-        _ => return None,
-    })
-}
-
-/// Runs one RAM action for the account the caller is in. `Ok` is the body without `RequestId`.
-///
-/// # Errors
-/// The API's error for the request (conflicts, missing entities, bad parameters).
-pub fn dispatch(st: &mut RamState, ctx: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-    let now = ctx.now;
-    match action {
-        "ListUsers" => {
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            let page = st.users.page(param(p, "Marker"), n)?;
-            Ok(page.body("Users", "User", |name, u| {
+/// Every RAM action the emulator answers: name, class and handler in one entry, so nothing can be
+/// classified without being answered (the service-linked role action is in [`super::slr`]).
+pub const ACTIONS: &[Action] = &[
+    Action::account("ListUsers", Read, |st, ctx, p| {
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let page = st.users.page(param(p, "Marker"), n)?;
+        Ok(page.body("Users", "User", |name, u| {
                 json!({"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "", "Email": "",
                        "MobilePhone": "", "CreateDate": utc(u.created), "UpdateDate": utc(u.created)})
             }))
-        }
-        "GetUser" => {
-            let name = user_name(p)?;
-            let u = st.users.get(name).ok_or_else(no_user)?;
-            Ok(
-                json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
+    }),
+    Action::account("GetUser", Read, |st, _ctx, p| {
+        let name = user_name(p)?;
+        let u = st.users.get(name).ok_or_else(no_user)?;
+        Ok(
+            json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
                 "CreateDate": utc(u.created), "UpdateDate": utc(u.created), "LastLoginDate": ""}}),
-            )
+        )
+    }),
+    Action::account("CreateUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let display = param(p, "DisplayName").filter(|s| !s.is_empty()).unwrap_or(name);
+        st.add_user(name, display, ctx.now)?;
+        let u = st.users.get(name).ok_or_else(no_user)?;
+        Ok(
+            json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("ListGroupsForUser", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "ListGroupsForUser", &name, p, false)
+    }),
+    Action::account("ListAccessKeys", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "ListAccessKeys", &name, p, false)
+    }),
+    Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteAccessKey", &name, p, false)
+    }),
+    Action::account("GetLoginProfile", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "GetLoginProfile", &name, p, false)
+    }),
+    Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteLoginProfile", &name, p, false)
+    }),
+    Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "GetUserMFAInfo", &name, p, false)
+    }),
+    Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "UnbindMFADevice", &name, p, false)
+    }),
+    Action::account("DeleteUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteUser", &name, p, false)
+    }),
+    Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "RemoveUserFromGroup", &name, p, false)
+    }),
+    Action::account("UpdateUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        if !st.users.contains(&name) {
+            return Err(no_user());
         }
-        "CreateUser" => {
-            let name = user_name(p)?;
-            let display = param(p, "DisplayName").filter(|s| !s.is_empty()).unwrap_or(name);
-            st.add_user(name, display, now)?;
-            let u = st.users.get(name).ok_or_else(no_user)?;
-            Ok(
-                json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "CreateDate": utc(now)}}),
-            )
-        }
-        "ListGroupsForUser"
-        | "ListAccessKeys"
-        | "DeleteAccessKey"
-        | "GetLoginProfile"
-        | "DeleteLoginProfile"
-        | "GetUserMFAInfo"
-        | "UnbindMFADevice"
-        | "DeleteUser"
-        | "RemoveUserFromGroup" => {
-            let name = user_name(p)?.to_owned();
-            st.user_op(ctx, action, &name, p, false)
-        }
-        "CreateAccessKey" => {
-            let name = user_name(p)?;
-            let id = st.add_key(name, None, "Active", now)?;
-            let secret: String = uuid::Uuid::new_v4().simple().to_string();
-            Ok(
-                json!({"AccessKey": {"AccessKeyId": id, "AccessKeySecret": secret, "Status": "Active", "CreateDate": utc(now)}}),
-            )
-        }
-        "CreateLoginProfile" => {
-            let name = user_name(p)?;
-            required(p, "Password")?;
-            let u = st.users.get_mut(name).ok_or_else(no_user)?;
-            if u.login.is_some() {
-                return Err(exists("User.LoginProfile"));
+        let new_name = match param(p, "NewUserName").filter(|s| !s.is_empty()) {
+            Some(n) => {
+                check_name("NewUserName", n, 64, ".@_-")?;
+                n.to_owned()
             }
-            u.login = Some(now);
-            Ok(
-                json!({"LoginProfile": {"UserName": name, "CreateDate": utc(now), "PasswordResetRequired": flag(p, "PasswordResetRequired")?, "MFABindRequired": flag(p, "MFABindRequired")?}}),
-            )
+            None => name.clone(),
+        };
+        if new_name != name {
+            st.rename_user(&name, &new_name)?;
         }
-        "CreateVirtualMFADevice" => {
-            let name = required(p, "VirtualMFADeviceName")?;
-            check_name("VirtualMFADeviceName", name, 64, ".@_-")?;
-            let serial = st.serial(name);
-            if st.mfa.contains(&serial) {
-                return Err(exists("VirtualMFADevice"));
-            }
-            st.mfa.insert(
-                &serial,
-                Mfa {
-                    user: None,
-                    activated: None,
-                },
-            );
-            Ok(
-                json!({"VirtualMFADevice": {"SerialNumber": serial, "Base32StringSeed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "QRCodePNG": ""}}),
-            )
+        let u = st.users.get_mut(&new_name).ok_or_else(no_user)?;
+        if let Some(d) = param(p, "NewDisplayName").filter(|s| !s.is_empty()) {
+            d.clone_into(&mut u.display_name);
         }
-        "BindMFADevice" => {
-            let name = user_name(p)?;
-            let serial = required(p, "SerialNumber")?;
-            required(p, "AuthenticationCode1")?;
-            required(p, "AuthenticationCode2")?;
-            st.bind(name, serial, now)?;
-            Ok(json!({}))
+        u.updated = ctx.now;
+        Ok(
+            json!({"User": {"UserName": new_name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
+                  "CreateDate": utc(u.created), "UpdateDate": utc(u.updated)}}),
+        )
+    }),
+    Action::account("CreateAccessKey", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let id = st.add_key(name, None, "Active", ctx.now)?;
+        let secret: String = uuid::Uuid::new_v4().simple().to_string();
+        Ok(
+            json!({"AccessKey": {"AccessKeyId": id, "AccessKeySecret": secret, "Status": "Active", "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("CreateLoginProfile", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        required(p, "Password")?;
+        let u = st.users.get_mut(name).ok_or_else(no_user)?;
+        if u.login.is_some() {
+            return Err(exists("User.LoginProfile"));
         }
-        "ListVirtualMFADevices" => st.list_mfa(ctx, p, false),
-        "DeleteVirtualMFADevice" => st.delete_mfa_op(p),
-        "ListGroups" => st.list_groups(ctx, p, false),
-        "GetGroup" => {
-            let name = group_name(p)?;
-            let g = st.groups.get(name).ok_or_else(no_group)?;
-            Ok(
-                json!({"Group": {"GroupName": name, "GroupId": g.id, "Comments": "", "CreateDate": utc(g.created)}}),
-            )
+        u.login = Some(ctx.now);
+        Ok(
+            json!({"LoginProfile": {"UserName": name, "CreateDate": utc(ctx.now), "PasswordResetRequired": flag(p, "PasswordResetRequired")?, "MFABindRequired": flag(p, "MFABindRequired")?}}),
+        )
+    }),
+    Action::account("CreateVirtualMFADevice", Mutating, |st, _ctx, p| {
+        let name = required(p, "VirtualMFADeviceName")?;
+        check_name("VirtualMFADeviceName", name, 64, ".@_-")?;
+        let serial = st.serial(name);
+        if st.mfa.contains(&serial) {
+            return Err(exists("VirtualMFADevice"));
         }
-        "CreateGroup" => {
-            let name = group_name(p)?;
-            st.add_group(name, now)?;
-            let id = st.groups.get(name).map(|g| g.id.clone());
-            Ok(
-                json!({"Group": {"GroupName": name, "GroupId": id, "Comments": param(p, "Comments").unwrap_or(""), "CreateDate": utc(now)}}),
-            )
-        }
-        "AddUserToGroup" => {
-            let (u, g) = (user_name(p)?, group_name(p)?);
-            st.join(u, g, now)?;
-            Ok(json!({}))
-        }
-        "ListUsersForGroup" => st.users_for_group(ctx, p, 1000, false),
-        "DeleteGroup" => st.delete_group_op(p),
-        "ListRoles" => {
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            let page = st.roles.page(param(p, "Marker"), n)?;
-            Ok(page.body("Roles", "Role", |name, r| {
+        st.mfa.insert(
+            &serial,
+            Mfa {
+                user: None,
+                activated: None,
+            },
+        );
+        Ok(
+            json!({"VirtualMFADevice": {"SerialNumber": serial, "Base32StringSeed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "QRCodePNG": ""}}),
+        )
+    }),
+    Action::account("BindMFADevice", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let serial = required(p, "SerialNumber")?;
+        required(p, "AuthenticationCode1")?;
+        required(p, "AuthenticationCode2")?;
+        st.bind(name, serial, ctx.now)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListVirtualMFADevices", Read, |st, ctx, p| {
+        st.list_mfa(ctx, p, false)
+    }),
+    Action::account("DeleteVirtualMFADevice", Mutating, |st, _ctx, p| {
+        st.delete_mfa_op(p)
+    }),
+    Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, false)),
+    Action::account("GetGroup", Read, |st, _ctx, p| {
+        let name = group_name(p)?;
+        let g = st.groups.get(name).ok_or_else(no_group)?;
+        Ok(
+            json!({"Group": {"GroupName": name, "GroupId": g.id, "Comments": "", "CreateDate": utc(g.created)}}),
+        )
+    }),
+    Action::account("CreateGroup", Mutating, |st, ctx, p| {
+        let name = group_name(p)?;
+        st.add_group(name, ctx.now)?;
+        let id = st.groups.get(name).map(|g| g.id.clone());
+        Ok(
+            json!({"Group": {"GroupName": name, "GroupId": id, "Comments": param(p, "Comments").unwrap_or(""), "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("AddUserToGroup", Mutating, |st, ctx, p| {
+        let (u, g) = (user_name(p)?, group_name(p)?);
+        st.join(u, g, ctx.now)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListUsersForGroup", Read, |st, ctx, p| {
+        st.users_for_group(ctx, p, 1000, false)
+    }),
+    Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
+    Action::account("ListRoles", Read, |st, ctx, p| {
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let page = st.roles.page(param(p, "Marker"), n)?;
+        Ok(page.body("Roles", "Role", |name, r| {
                 json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()), "Description": r.description,
                        "MaxSessionDuration": r.max_session, "CreateDate": utc(r.created), "UpdateDate": utc(r.created)})
             }))
-        }
-        "GetRole" => {
-            let name = role_name(p)?;
-            let r = st.roles.get(name).ok_or_else(no_role)?;
-            let mut role = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()),
+    }),
+    Action::account("GetRole", Read, |st, _ctx, p| {
+        let name = role_name(p)?;
+        let r = st.roles.get(name).ok_or_else(no_role)?;
+        let mut role = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()),
                 "Description": r.description, "AssumeRolePolicyDocument": r.trust, "MaxSessionDuration": r.max_session,
                 "IsServiceLinkedRole": r.slr.is_some(), "CreateDate": utc(r.created), "UpdateDate": utc(r.created),
                 "RolePrincipalName": format!("{name}@role.{}.onaliyunservice.com", st.account_id)});
-            if let (Some((id, at)), Some(o)) = (&r.latest_task, role.as_object_mut()) {
-                o.insert(
-                    "LatestDeletionTask".into(),
-                    json!({"DeletionTaskId": id, "CreateDate": utc(*at)}),
-                );
-            }
-            Ok(json!({ "Role": role }))
+        if let (Some((id, at)), Some(o)) = (&r.latest_task, role.as_object_mut()) {
+            o.insert(
+                "LatestDeletionTask".into(),
+                json!({"DeletionTaskId": id, "CreateDate": utc(*at)}),
+            );
         }
-        "CreateRole" => {
-            let name = role_name(p)?;
-            if name.starts_with(SLR_PREFIX) {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.RoleName.Reserved",
-                    "Role names starting with AliyunServiceRoleFor are reserved for service-linked roles.",
-                ));
-            }
-            let doc = required(p, "AssumeRolePolicyDocument")?;
-            if serde_json::from_str::<Value>(doc).is_err() {
-                return Err(ApiError::new(
-                    400,
-                    "MalformedPolicyDocument",
-                    "The policy document is not valid JSON.",
-                ));
-            }
-            let max = match param(p, "MaxSessionDuration").filter(|s| !s.is_empty()) {
-                None => 3600,
-                Some(s) => s
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (3600..=43_200).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            400,
-                            "InvalidParameter.MaxSessionDuration",
-                            "The parameter - \"MaxSessionDuration\" MUST be in the range of 3600 and 43200.",
-                        )
-                    })?,
-            };
-            st.add_role(name, max, doc, None, now)?;
-            let id = st.roles.get(name).map(|r| r.id.clone());
-            Ok(
-                json!({"Role": {"RoleName": name, "RoleId": id, "Arn": st.arn("role", &name.to_lowercase()), "MaxSessionDuration": max, "CreateDate": utc(now)}}),
-            )
+        Ok(json!({ "Role": role }))
+    }),
+    Action::account("CreateRole", Mutating, |st, ctx, p| {
+        let name = role_name(p)?;
+        if name.starts_with(SLR_PREFIX) {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.RoleName.Reserved",
+                "Role names starting with AliyunServiceRoleFor are reserved for service-linked roles.",
+            ));
         }
-        "DeleteRole" => {
-            st.delete_role(role_name(p)?)?;
-            Ok(json!({}))
+        let doc = required(p, "AssumeRolePolicyDocument")?;
+        if serde_json::from_str::<Value>(doc).is_err() {
+            return Err(ApiError::new(
+                400,
+                "MalformedPolicyDocument",
+                "The policy document is not valid JSON.",
+            ));
         }
-        "ListPolicies" => {
-            let t = param(p, "PolicyType")
-                .filter(|s| !s.is_empty())
-                .map(PolicyType::parse)
-                .transpose()?;
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            match t {
-                Some(PolicyType::Custom) => {
-                    let page = st.policies.page(param(p, "Marker"), n)?;
-                    Ok(page.body("Policies", "Policy", custom_policy_json))
+        let max = match param(p, "MaxSessionDuration").filter(|s| !s.is_empty()) {
+            None => 3600,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (3600..=43_200).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "InvalidParameter.MaxSessionDuration",
+                        "The parameter - \"MaxSessionDuration\" MUST be in the range of 3600 and 43200.",
+                    )
+                })?,
+        };
+        st.add_role(name, max, doc, None, ctx.now)?;
+        let id = st.roles.get(name).map(|r| r.id.clone());
+        Ok(
+            json!({"Role": {"RoleName": name, "RoleId": id, "Arn": st.arn("role", &name.to_lowercase()), "MaxSessionDuration": max, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("DeleteRole", Mutating, |st, _ctx, p| {
+        st.delete_role(role_name(p)?)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListPolicies", Read, |st, ctx, p| {
+        let t = param(p, "PolicyType")
+            .filter(|s| !s.is_empty())
+            .map(PolicyType::parse)
+            .transpose()?;
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        match t {
+            Some(PolicyType::Custom) => {
+                let page = st.policies.page(param(p, "Marker"), n)?;
+                Ok(page.body("Policies", "Policy", custom_policy_json))
+            }
+            _ => {
+                // System policies (and, without a type, custom ones after them) in one list.
+                let mut all: Vec<Value> = Vec::new();
+                let counts = st.system_attachment_counts();
+                for s in &st.system {
+                    let n = counts.get(s.as_str()).copied().unwrap_or(0);
+                    all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
                 }
-                _ => {
-                    // System policies (and, without a type, custom ones after them) in one list.
-                    let mut all: Vec<Value> = Vec::new();
-                    let counts = st.system_attachment_counts();
-                    for s in &st.system {
-                        let n = counts.get(s.as_str()).copied().unwrap_or(0);
-                        all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
-                    }
-                    if t.is_none() {
-                        all.extend(st.policies.iter().map(|(n, pol)| custom_policy_json(n, pol)));
-                    }
-                    let start = match param(p, "Marker").filter(|m| !m.is_empty()) {
-                        None => 0,
-                        Some(m) => m
-                            .strip_prefix("SYS")
-                            .and_then(|x| x.parse::<usize>().ok())
-                            .ok_or_else(|| {
-                                ApiError::new(
-                                    400,
-                                    "InvalidParameter.Marker",
-                                    "The parameter - \"Marker\" is incorrect.",
-                                )
-                            })?,
-                    };
-                    let end = (start + n).min(all.len());
-                    let items: Vec<Value> = all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
-                    let mut v = json!({"Policies": {"Policy": items}, "IsTruncated": end < all.len()});
-                    if end < all.len()
-                        && let Some(o) = v.as_object_mut()
-                    {
-                        o.insert("Marker".into(), Value::String(format!("SYS{end}")));
-                    }
-                    Ok(v)
+                if t.is_none() {
+                    all.extend(st.policies.iter().map(|(n, pol)| custom_policy_json(n, pol)));
                 }
-            }
-        }
-        "GetPolicy" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            match t {
-                PolicyType::Custom => {
-                    let pol = st.policies.get(name).ok_or_else(no_policy)?;
-                    Ok(json!({"Policy": custom_policy_json(name, pol)}))
+                let start = match param(p, "Marker").filter(|m| !m.is_empty()) {
+                    None => 0,
+                    Some(m) => m
+                        .strip_prefix("SYS")
+                        .and_then(|x| x.parse::<usize>().ok())
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                400,
+                                "InvalidParameter.Marker",
+                                "The parameter - \"Marker\" is incorrect.",
+                            )
+                        })?,
+                };
+                let end = (start + n).min(all.len());
+                let items: Vec<Value> = all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+                let mut v = json!({"Policies": {"Policy": items}, "IsTruncated": end < all.len()});
+                if end < all.len()
+                    && let Some(o) = v.as_object_mut()
+                {
+                    o.insert("Marker".into(), Value::String(format!("SYS{end}")));
                 }
-                PolicyType::System if st.system.contains(name) => Ok(
-                    json!({"Policy": {"PolicyName": name, "PolicyType": "System", "DefaultVersion": "v1"}}),
-                ),
-                PolicyType::System => Err(no_policy()),
+                Ok(v)
             }
         }
-        "CreatePolicy" => {
-            let name = policy_name(p)?;
-            let doc = required(p, "PolicyDocument")?;
-            if serde_json::from_str::<Value>(doc).is_err() {
-                return Err(ApiError::new(
-                    400,
-                    "MalformedPolicyDocument",
-                    "The policy document is not valid JSON.",
-                ));
+    }),
+    Action::account("GetPolicy", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        match t {
+            PolicyType::Custom => {
+                let pol = st.policies.get(name).ok_or_else(no_policy)?;
+                Ok(json!({"Policy": custom_policy_json(name, pol)}))
             }
-            st.add_policy(name, param(p, "Description").unwrap_or(""), doc, now)?;
-            let pol = st.policies.get(name).ok_or_else(no_policy)?;
-            Ok(json!({"Policy": custom_policy_json(name, pol)}))
-        }
-        "CreatePolicyVersion" => {
-            let name = policy_name(p)?;
-            let doc = required(p, "PolicyDocument")?;
-            let v = st.add_version(name, doc, flag(p, "SetAsDefault")?, now)?;
-            let is_default = st.policies.get(name).is_some_and(|x| x.default_version == v.id);
-            Ok(
-                json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": is_default, "PolicyDocument": v.doc, "CreateDate": utc(now)}}),
-            )
-        }
-        "ListPolicyVersions" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            if t == PolicyType::System {
-                if !st.system.contains(name) {
-                    return Err(no_policy());
-                }
-                return Ok(
-                    json!({"PolicyVersions": {"PolicyVersion": [{"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}]}}),
-                );
+            PolicyType::System if st.system.contains(name) => {
+                Ok(json!({"Policy": {"PolicyName": name, "PolicyType": "System", "DefaultVersion": "v1"}}))
             }
-            let pol = st.policies.get(name).ok_or_else(no_policy)?;
-            let vs: Vec<Value> = pol
+            PolicyType::System => Err(no_policy()),
+        }
+    }),
+    Action::account("GetPolicyVersion", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        let id = required(p, "VersionId")?;
+        check_version_id(id)?;
+        if t == PolicyType::System {
+            if !st.system.contains(name) {
+                return Err(no_policy());
+            }
+            if id != "v1" {
+                return Err(no_version());
+            }
+            return Ok(
+                json!({"PolicyVersion": {"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}}),
+            );
+        }
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        let v = pol.versions.iter().find(|v| v.id == id).ok_or_else(no_version)?;
+        Ok(
+            json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": v.id == pol.default_version,
+                  "PolicyDocument": v.doc, "CreateDate": utc(v.created)}}),
+        )
+    }),
+    Action::account("CreatePolicy", Mutating, |st, ctx, p| {
+        let name = policy_name(p)?;
+        let doc = required(p, "PolicyDocument")?;
+        if serde_json::from_str::<Value>(doc).is_err() {
+            return Err(ApiError::new(
+                400,
+                "MalformedPolicyDocument",
+                "The policy document is not valid JSON.",
+            ));
+        }
+        st.add_policy(name, param(p, "Description").unwrap_or(""), doc, ctx.now)?;
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        Ok(json!({"Policy": custom_policy_json(name, pol)}))
+    }),
+    Action::account("CreatePolicyVersion", Mutating, |st, ctx, p| {
+        let name = policy_name(p)?;
+        let doc = required(p, "PolicyDocument")?;
+        let v = st.add_version(name, doc, flag(p, "SetAsDefault")?, ctx.now)?;
+        let is_default = st.policies.get(name).is_some_and(|x| x.default_version == v.id);
+        Ok(
+            json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": is_default, "PolicyDocument": v.doc, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("ListPolicyVersions", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        if t == PolicyType::System {
+            if !st.system.contains(name) {
+                return Err(no_policy());
+            }
+            return Ok(
+                json!({"PolicyVersions": {"PolicyVersion": [{"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}]}}),
+            );
+        }
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        let vs: Vec<Value> = pol
                 .versions
                 .iter()
                 .map(|v| json!({"VersionId": v.id, "IsDefaultVersion": v.id == pol.default_version, "PolicyDocument": v.doc, "CreateDate": utc(v.created)}))
                 .collect();
-            Ok(json!({"PolicyVersions": {"PolicyVersion": vs}}))
-        }
-        "DeletePolicyVersion" => {
-            let name = policy_name(p)?;
-            st.delete_version(name, required(p, "VersionId")?)?;
-            Ok(json!({}))
-        }
-        "DeletePolicy" => {
-            st.delete_policy(policy_name(p)?, flag(p, "CascadingDelete")?)?;
-            Ok(json!({}))
-        }
-        "ListEntitiesForPolicy" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            let holders: Vec<(u8, String, Timestamp)> = match t {
-                PolicyType::Custom => {
-                    let pol = st.policies.get(name).ok_or_else(no_policy)?;
-                    pol.attached
-                        .iter()
-                        .map(|(k, n)| (*k, n.clone(), st.attach_date(*k, n, name, t)))
-                        .collect()
+        Ok(json!({"PolicyVersions": {"PolicyVersion": vs}}))
+    }),
+    Action::account("DeletePolicyVersion", Mutating, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        st.delete_version(name, required(p, "VersionId")?)?;
+        Ok(json!({}))
+    }),
+    Action::account("DeletePolicy", Mutating, |st, _ctx, p| {
+        st.delete_policy(policy_name(p)?, flag(p, "CascadingDelete")?)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListEntitiesForPolicy", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        let holders: Vec<(u8, String, Timestamp)> = match t {
+            PolicyType::Custom => {
+                let pol = st.policies.get(name).ok_or_else(no_policy)?;
+                pol.attached
+                    .iter()
+                    .map(|(k, n)| (*k, n.clone(), st.attach_date(*k, n, name, t)))
+                    .collect()
+            }
+            PolicyType::System => {
+                if !st.system.contains(name) {
+                    return Err(no_policy());
                 }
-                PolicyType::System => {
-                    if !st.system.contains(name) {
-                        return Err(no_policy());
-                    }
-                    st.system_holders(name)
-                }
-            };
-            let mut users = vec![];
-            let mut groups = vec![];
-            let mut roles = vec![];
-            for (k, n, at) in holders {
-                match k {
+                st.system_holders(name)
+            }
+        };
+        let mut users = vec![];
+        let mut groups = vec![];
+        let mut roles = vec![];
+        for (k, n, at) in holders {
+            match k {
                     0 => users.push(json!({"UserName": n, "UserId": st.users.get(&n).map(|u| u.id.clone()), "DisplayName": st.users.get(&n).map(|u| u.display_name.clone()), "AttachDate": utc(at)})),
                     1 => groups.push(json!({"GroupName": n, "Comments": "", "AttachDate": utc(at)})),
                     _ => roles.push(json!({"RoleName": n, "RoleId": st.roles.get(&n).map(|r| r.id.clone()), "Arn": st.arn("role", &n.to_lowercase()), "Description": "", "AttachDate": utc(at)})),
                 }
-            }
-            Ok(json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}))
         }
-        "ListPoliciesForUser" | "ListPoliciesForGroup" | "ListPoliciesForRole" => {
-            let (kind, name) = match action {
-                "ListPoliciesForUser" => (0, user_name(p)?),
-                "ListPoliciesForGroup" => (1, group_name(p)?),
-                _ => (2, role_name(p)?),
-            };
-            let list = st.principal_policies(kind, name)?.clone();
-            let items: Vec<Value> = list
-                .iter()
-                .map(|a| {
-                    let (dv, desc) = match a.kind {
-                        PolicyType::Custom => st
-                            .policies
-                            .get(&a.name)
-                            .map_or(("v1".to_owned(), String::new()), |x| {
-                                (x.default_version.clone(), x.description.clone())
-                            }),
-                        PolicyType::System => ("v1".to_owned(), String::new()),
-                    };
-                    policy_json(a, &dv, &desc)
-                })
-                .collect();
-            Ok(json!({"Policies": {"Policy": items}}))
+        Ok(json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}))
+    }),
+    Action::account("ListPoliciesForUser", Read, |st, _ctx, p| {
+        st.policies_of(0, user_name(p)?)
+    }),
+    Action::account("ListPoliciesForGroup", Read, |st, _ctx, p| {
+        st.policies_of(1, group_name(p)?)
+    }),
+    Action::account("ListPoliciesForRole", Read, |st, _ctx, p| {
+        st.policies_of(2, role_name(p)?)
+    }),
+    Action::account("AttachPolicyToUser", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 0, true)
+    }),
+    Action::account("AttachPolicyToGroup", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 1, true)
+    }),
+    Action::account("AttachPolicyToRole", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 2, true)
+    }),
+    Action::account("DetachPolicyFromUser", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 0, false)
+    }),
+    Action::account("DetachPolicyFromGroup", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 1, false)
+    }),
+    Action::account("DetachPolicyFromRole", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 2, false)
+    }),
+    Action::account("GetAccountAlias", Read, |st, _ctx, _p| {
+        Ok(json!({"AccountAlias": st.default_domain.trim_end_matches(".onaliyun.com")}))
+    }),
+    Action::account("SetAccountAlias", Mutating, |st, _ctx, p| {
+        let alias = required(p, "AccountAlias")?;
+        if alias.len() < 3
+            || alias.len() > 63
+            || !alias
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.AccountAlias.Format",
+                "The format of the parameter - \"AccountAlias\" is incorrect.",
+            ));
         }
-        "AttachPolicyToUser"
-        | "AttachPolicyToGroup"
-        | "AttachPolicyToRole"
-        | "DetachPolicyFromUser"
-        | "DetachPolicyFromGroup"
-        | "DetachPolicyFromRole" => {
-            let (kind, name) = if action.ends_with("User") {
-                (0, user_name(p)?)
-            } else if action.ends_with("Group") {
-                (1, group_name(p)?)
-            } else {
-                (2, role_name(p)?)
-            };
-            let pol = policy_name(p)?;
-            let t = required(p, "PolicyType")?;
-            if action.starts_with("Attach") {
-                st.attach(kind, name, pol, t, now)?;
-            } else {
-                st.detach(kind, name, pol, t)?;
-            }
-            Ok(json!({}))
-        }
-        "GetAccountAlias" => Ok(json!({"AccountAlias": st.default_domain.trim_end_matches(".onaliyun.com")})),
-        "SetAccountAlias" => {
-            let alias = required(p, "AccountAlias")?;
-            if alias.len() < 3
-                || alias.len() > 63
-                || !alias
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.AccountAlias.Format",
-                    "The format of the parameter - \"AccountAlias\" is incorrect.",
-                ));
-            }
-            st.default_domain = format!("{alias}.onaliyun.com");
-            Ok(json!({}))
-        }
-        "ClearAccountAlias" => {
-            st.default_domain = RamState::initial_domain(&st.account_id);
-            Ok(json!({}))
-        }
-        _ => Err(unknown(action)),
-    }
-}
+        st.default_domain = format!("{alias}.onaliyun.com");
+        Ok(json!({}))
+    }),
+    Action::account("ClearAccountAlias", Mutating, |st, _ctx, _p| {
+        st.default_domain = RamState::initial_domain(&st.account_id);
+        Ok(json!({}))
+    }),
+];
 
 fn custom_policy_json(name: &str, pol: &Policy) -> Value {
     json!({"PolicyName": name, "PolicyType": "Custom", "DefaultVersion": pol.default_version, "Description": pol.description,
@@ -2147,6 +2195,50 @@ fn custom_policy_json(name: &str, pol: &Policy) -> Value {
 }
 
 impl RamState {
+    /// `ListPoliciesForUser` / `ForGroup` / `ForRole` (kind 0, 1, 2).
+    fn policies_of(&mut self, kind: u8, name: &str) -> Result<Value, ApiError> {
+        let list = self.principal_policies(kind, name)?.clone();
+        let items: Vec<Value> = list
+            .iter()
+            .map(|a| {
+                let (dv, desc) = match a.kind {
+                    PolicyType::Custom => self
+                        .policies
+                        .get(&a.name)
+                        .map_or(("v1".to_owned(), String::new()), |x| {
+                            (x.default_version.clone(), x.description.clone())
+                        }),
+                    PolicyType::System => ("v1".to_owned(), String::new()),
+                };
+                policy_json(a, &dv, &desc)
+            })
+            .collect();
+        Ok(json!({"Policies": {"Policy": items}}))
+    }
+
+    /// `AttachPolicyTo*` (`attach`) and `DetachPolicyFrom*` for a user, group or role (kind 0, 1, 2).
+    fn attachment(
+        &mut self,
+        ctx: &CallContext,
+        p: &Params,
+        kind: u8,
+        attach: bool,
+    ) -> Result<Value, ApiError> {
+        let name = match kind {
+            0 => user_name(p)?,
+            1 => group_name(p)?,
+            _ => role_name(p)?,
+        };
+        let pol = policy_name(p)?;
+        let t = required(p, "PolicyType")?;
+        if attach {
+            self.attach(kind, name, pol, t, ctx.now)?;
+        } else {
+            self.detach(kind, name, pol, t)?;
+        }
+        Ok(json!({}))
+    }
+
     fn attach_date(&self, kind: u8, principal: &str, policy: &str, t: PolicyType) -> Timestamp {
         let list = match kind {
             0 => self.users.get(principal).map(|u| &u.policies),
@@ -2270,6 +2362,11 @@ impl RamState {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::emulator::api::Product;
+
+    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
+        crate::emulator::catalog::run(Product::Ram, st, c, action, p)
+    }
     use crate::emulator::api::{Caller, Principal};
 
     fn ctx() -> CallContext {
@@ -2337,6 +2434,70 @@ mod tests {
         .unwrap();
         dispatch(&mut st, &c, "DeleteUser", &p(&[("UserName", "a")])).unwrap();
         assert_eq!(del(&mut st), "EntityNotExist.User");
+    }
+
+    #[test]
+    fn update_user_renames_in_place_and_get_policy_version_answers() {
+        let seed: RamSeed = serde_saphyr::from_str(
+            "users: [{name: a, groups: [g], policies: [{name: cp}], mfaDevice: d}, {name: b}]\ngroups: [{name: g}]\npolicies: [{name: cp, versions: 2}]\nvirtualMfaDevices: [{name: d}]",
+        )
+        .unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let c = ctx();
+        let id = st.users.get("a").unwrap().id.clone();
+        let v = dispatch(
+            &mut st,
+            &c,
+            "UpdateUser",
+            &p(&[
+                ("UserName", "a"),
+                ("NewUserName", "a2"),
+                ("NewDisplayName", "A two"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(v["User"]["UserId"], id.as_str());
+        assert_eq!(st.users.iter().map(|x| x.0).collect::<Vec<_>>(), ["a2", "b"]);
+        assert!(st.groups.get("g").unwrap().members.contains("a2"));
+        assert!(
+            st.policies
+                .get("cp")
+                .unwrap()
+                .attached
+                .contains(&(0, "a2".into()))
+        );
+        let e = dispatch(
+            &mut st,
+            &c,
+            "UpdateUser",
+            &p(&[("UserName", "a2"), ("NewUserName", "b")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityAlreadyExists.User");
+        let v = dispatch(
+            &mut st,
+            &c,
+            "GetPolicyVersion",
+            &p(&[
+                ("PolicyName", "cp"),
+                ("PolicyType", "Custom"),
+                ("VersionId", "v2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(v["PolicyVersion"]["IsDefaultVersion"], true);
+        let e = dispatch(
+            &mut st,
+            &c,
+            "GetPolicyVersion",
+            &p(&[
+                ("PolicyName", "cp"),
+                ("PolicyType", "Custom"),
+                ("VersionId", "v9"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityNotExist.Policy.Version");
     }
 
     #[test]

@@ -90,6 +90,18 @@ impl<T> Table<T> {
         self.by_name.insert(name.to_owned(), (seq, value));
     }
 
+    /// Gives an entity a new name, keeping its place in the listing order (no-op when `old` is
+    /// absent or `new` is taken).
+    pub fn rename(&mut self, old: &str, new: &str) {
+        if self.by_name.contains_key(new) {
+            return;
+        }
+        if let Some((seq, v)) = self.by_name.remove(old) {
+            self.order.insert(seq, new.to_owned());
+            self.by_name.insert(new.to_owned(), (seq, v));
+        }
+    }
+
     /// Removes an entity.
     pub fn remove(&mut self, name: &str) -> Option<T> {
         let (seq, v) = self.by_name.remove(name)?;

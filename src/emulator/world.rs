@@ -8,9 +8,10 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, CallContext, KeyRecord, Params, Principal, Product};
+use super::catalog::{self, Handler};
 use super::ram::RamState;
 use super::seed::{AccessRoleSeed, DeletionSeed, Seed, SeedError};
-use super::{ims, ram, rm, slr, sts};
+use super::{ram, rm};
 
 /// One account of the directory (the management account included).
 #[derive(Debug, Clone)]
@@ -199,17 +200,16 @@ impl World {
                     )
                 })
         }
-        match product {
-            Product::Ram if action == "DeleteServiceLinkedRole" => {
-                slr::dispatch(own(self, &caller_account)?, ctx, action, p)
-            }
-            Product::Ram => ram::dispatch(own(self, &caller_account)?, ctx, action, p),
-            Product::Ims => ims::dispatch(own(self, &caller_account)?, ctx, action, p),
-            Product::ResourceManager if slr::classify(action).is_some() => {
-                slr::dispatch(own(self, &caller_account)?, ctx, action, p)
-            }
-            Product::ResourceManager => rm::dispatch(self, ctx, action, p),
-            Product::Sts => sts::dispatch(self, ctx, action, p),
+        let spec = catalog::find(product, action).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api {action} is not found."),
+            )
+        })?;
+        match spec.handler {
+            Handler::Account(f) => f(own(self, &caller_account)?, ctx, p),
+            Handler::World(f) => f(self, ctx, p),
         }
     }
 

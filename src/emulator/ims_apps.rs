@@ -1,0 +1,4 @@
+//! IMS OAuth applications (placeholder).
+use super::catalog::Action;
+/// Application actions.
+pub const ACTIONS: &[Action] = &[];

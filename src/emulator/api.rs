@@ -152,3 +152,33 @@ pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, ApiError>
         _ => Err(ApiError::missing(name)),
     }
 }
+
+/// Refuses parameters a list operation does not implement (`allowed` names; `Tag.*` admits every
+/// `Tag.N.Key`/`Tag.N.Value`), so an unimplemented filter answers a clear error instead of being
+/// ignored and answering everything.
+///
+/// # Errors
+/// `InvalidParameter.Unsupported` naming the first such parameter.
+pub fn only(p: &Params, action: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    let ok = |k: &str| {
+        allowed.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => k.starts_with(prefix),
+            None => *a == k,
+        })
+    };
+    match p.keys().find(|k| !ok(k)) {
+        None => Ok(()),
+        Some(k) => Err(ApiError::new(
+            400,
+            "InvalidParameter.Unsupported",
+            format!(
+                "aliyun-emulator does not implement the parameter \"{k}\" of {action} (it accepts {}); it refuses it rather than ignore a filter and list everything.",
+                if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        )),
+    }
+}

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::api::ActionClass::{Mutating, Read};
-use super::api::{ApiError, Params, param, required};
+use super::api::{ApiError, Params, only, param, required};
 use super::catalog::Action;
 use super::ram::utc;
 use super::table::max_items;
@@ -138,6 +138,7 @@ pub const ACTIONS: &[Action] = &[
         st.delete_mfa_op(p)
     }),
     Action::account("ListSAMLProviders", Read, |st, ctx, p| {
+        only(p, "ListSAMLProviders", &["Marker", "MaxItems"])?;
         let n = max_items(p, "MaxItems", 100, 100, ctx.page_limit)?;
         let account = st.account_id().to_owned();
         let page = st.saml.page(param(p, "Marker"), n)?;
@@ -172,6 +173,7 @@ pub const ACTIONS: &[Action] = &[
         st.saml.remove(name).map(|_| json!({})).ok_or_else(no_saml)
     }),
     Action::account("ListOIDCProviders", Read, |st, ctx, p| {
+        only(p, "ListOIDCProviders", &["Marker", "MaxItems"])?;
         let n = max_items(p, "MaxItems", 100, 100, ctx.page_limit)?;
         let account = st.account_id().to_owned();
         let page = st.oidc.page(param(p, "Marker"), n)?;
@@ -226,6 +228,7 @@ pub const ACTIONS: &[Action] = &[
     }),
     Action::account("ListUsersInRecycleBin", Read, |st, ctx, p| {
         let n = max_items(p, "MaxItems", 100, 100, ctx.page_limit)?;
+        only(p, "ListUsersInRecycleBin", &["Filter", "Marker", "MaxItems"])?;
         let filter = recycle_filter(p)?;
         // The filter applies to the whole bin before paging: a match on a later page is found.
         let page = st.recycle.page_where(param(p, "Marker"), n, |_, u| {

@@ -23,5 +23,6 @@ pub mod server;
 pub mod slr;
 pub mod sts;
 pub mod table;
+pub mod tags;
 pub mod throttle;
 pub mod world;

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::ActionClass::{Mutating, Read};
-use super::api::{ApiError, CallContext, Params, param, required};
+use super::api::{ApiError, CallContext, Params, only, param, required};
 use super::catalog::Action;
 use super::table::{Table, max_items};
+use super::tags::{self, Tag, TagFilter};
 
 /// System policies every account can attach (seeds may name more; they are added).
 pub const SYSTEM_POLICIES: &[&str] = &[
@@ -154,6 +155,7 @@ impl RamSeed {
             s.policies.push(PolicySeed {
                 name: format!("policy-{i:04}"),
                 versions: g.versions_per_policy.clamp(1, 5),
+                tags: vec![],
             });
         }
         for i in 1..=g.groups {
@@ -167,6 +169,7 @@ impl RamSeed {
                 name: format!("role-{i:04}"),
                 policies: attach(i + 3),
                 max_session_duration: None,
+                tags: vec![],
             });
         }
         for i in 1..=g.service_linked_roles {
@@ -209,6 +212,7 @@ impl RamSeed {
                 mfa_device: mfa,
                 groups,
                 policies: attach(i + 11),
+                tags: vec![],
                 name,
             });
         }
@@ -269,6 +273,9 @@ pub struct UserSeed {
     /// Policy attachments.
     #[serde(default)]
     pub policies: Vec<PolicyRef>,
+    /// Tags (IMS `ListUsers` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// A seeded AccessKey of a user.
@@ -317,6 +324,9 @@ pub struct RoleSeed {
     /// Longest STS session.
     #[serde(default)]
     pub max_session_duration: Option<u32>,
+    /// Tags (`ListRoles` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// A seeded service-linked role.
@@ -355,6 +365,9 @@ pub struct PolicySeed {
     /// Number of versions (v1..vN, the last is default).
     #[serde(default = "one")]
     pub versions: u32,
+    /// Tags (`ListPolicies` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// An entity that only has a name in the seed.
@@ -472,6 +485,7 @@ struct User {
     mfa: Option<String>,
     groups: Vec<(String, Timestamp)>,
     policies: Vec<Attach>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -499,6 +513,7 @@ struct Role {
     slr: Option<Slr>,
     policies: Vec<Attach>,
     latest_task: Option<(String, Timestamp)>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -519,6 +534,7 @@ struct Policy {
     default_version: String,
     next_version: u32,
     attached: BTreeSet<Principal>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -561,6 +577,8 @@ pub struct RamState {
     users: Table<User>,
     groups: Table<Group>,
     roles: Table<Role>,
+    /// Lower-case role name -> role name: RAM role names are unique and matched regardless of case.
+    role_index: HashMap<String, String>,
     policies: Table<Policy>,
     system: BTreeSet<String>,
     mfa: Table<Mfa>,
@@ -677,6 +695,7 @@ impl RamState {
             users: Table::default(),
             groups: Table::default(),
             roles: Table::default(),
+            role_index: HashMap::new(),
             policies: Table::default(),
             system: SYSTEM_POLICIES.iter().map(|s| (*s).to_owned()).collect(),
             mfa: Table::default(),
@@ -726,6 +745,10 @@ impl RamState {
             check_name("PolicyName", &p.name, 128, "-").map_err(|e| ctx(&p.name, e))?;
             st.add_policy(&p.name, "", DEFAULT_DOC, now)
                 .map_err(|e| ctx(&p.name, e))?;
+            tags::check_seed(&p.tags).map_err(|e| format!("account {account_id}: policy {}: {e}", p.name))?;
+            if let Some(x) = st.policies.get_mut(&p.name) {
+                x.tags.clone_from(&p.tags);
+            }
             for _ in 1..p.versions.max(1) {
                 st.add_version(&p.name, DEFAULT_DOC, true, now)
                     .map_err(|e| ctx(&p.name, e))?;
@@ -766,6 +789,10 @@ impl RamState {
                 now,
             )
             .map_err(|e| ctx(&r.name, e))?;
+            tags::check_seed(&r.tags).map_err(|e| format!("account {account_id}: role {}: {e}", r.name))?;
+            if let Some(x) = st.roles.get_mut(&r.name) {
+                x.tags.clone_from(&r.tags);
+            }
             for p in &r.policies {
                 st.attach(2, &r.name, &p.name, &p.kind, now)
                     .map_err(|e| ctx(&r.name, e))?;
@@ -794,8 +821,10 @@ impl RamState {
             check_name("UserName", &u.name, 64, ".@_-").map_err(|e| ctx(&u.name, e))?;
             st.add_user(&u.name, u.display_name.as_deref().unwrap_or(&u.name), now)
                 .map_err(|e| ctx(&u.name, e))?;
+            tags::check_seed(&u.tags).map_err(|e| format!("account {account_id}: user {}: {e}", u.name))?;
             if let Some(user) = st.users.get_mut(&u.name) {
                 user.frozen = u.status == "freeze";
+                user.tags.clone_from(&u.tags);
                 if u.login_profile {
                     user.login = Some(now);
                 }
@@ -890,10 +919,22 @@ impl RamState {
     /// case-insensitive, as the service's ARNs are).
     #[must_use]
     pub fn role_for_sts(&self, role: &str) -> Option<(String, u32, String, String)> {
-        self.roles
-            .iter()
-            .find(|(n, r)| n.eq_ignore_ascii_case(role) && r.slr.is_none())
-            .map(|(n, r)| (n.to_owned(), r.max_session, r.trust.clone(), r.id.clone()))
+        let name = self.role_index.get(&role.to_ascii_lowercase())?;
+        let r = self.roles.get(name).filter(|r| r.slr.is_none())?;
+        Some((name.clone(), r.max_session, r.trust.clone(), r.id.clone()))
+    }
+
+    /// The stored spelling of a role name given in any case (unknown names come back unchanged).
+    fn role_key<'a>(&'a self, name: &'a str) -> &'a str {
+        self.role_index
+            .get(&name.to_ascii_lowercase())
+            .map_or(name, String::as_str)
+    }
+
+    /// Removes a role and its case-insensitive index entry.
+    fn remove_role(&mut self, name: &str) -> Option<Role> {
+        self.role_index.remove(&name.to_ascii_lowercase());
+        self.roles.remove(name)
     }
 
     /// For STS: `Some(maxSessionDuration)` when the role exists in this account.
@@ -961,6 +1002,7 @@ impl RamState {
                 mfa: None,
                 groups: vec![],
                 policies: vec![],
+                tags: vec![],
             },
         );
         Ok(())
@@ -1018,9 +1060,10 @@ impl RamState {
         slr: Option<Slr>,
         now: Timestamp,
     ) -> Result<(), ApiError> {
-        if self.roles.contains(name) {
+        if self.role_index.contains_key(&name.to_ascii_lowercase()) {
             return Err(exists("Role"));
         }
+        self.role_index.insert(name.to_ascii_lowercase(), name.to_owned());
         let id = self.next_id();
         self.roles.insert(
             name,
@@ -1033,6 +1076,7 @@ impl RamState {
                 slr,
                 policies: vec![],
                 latest_task: None,
+                tags: vec![],
             },
         );
         Ok(())
@@ -1061,6 +1105,7 @@ impl RamState {
                 default_version: "v1".into(),
                 next_version: 2,
                 attached: BTreeSet::new(),
+                tags: vec![],
             },
         );
         Ok(())
@@ -1343,6 +1388,8 @@ impl RamState {
     }
 
     fn delete_role(&mut self, name: &str) -> Result<(), ApiError> {
+        let name = self.role_key(name).to_owned();
+        let name = name.as_str();
         let r = self.roles.get(name).ok_or_else(no_role)?;
         if r.slr.is_some() {
             return Err(ApiError::new(
@@ -1357,7 +1404,7 @@ impl RamState {
                 "The role CAN NOT has any attached policy while deleting the role.",
             ));
         }
-        self.roles.remove(name);
+        self.remove_role(name);
         Ok(())
     }
 
@@ -1463,12 +1510,20 @@ impl RamState {
         if with_name && let Some(o) = v.as_object_mut() {
             o.insert("UserName".into(), Value::String(name.to_owned()));
         }
+        tags::insert_ram(&mut v, &u.tags);
         Some(v)
     }
 
     /// IMS `ListUsers`: `Status` filters (default active only).
     pub(crate) fn ims_list_users(&self, ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-        let status = param(p, "Status").filter(|s| !s.is_empty()).unwrap_or("active");
+        only(p, "ListUsers", &["Marker", "MaxItems", "Status", "Tag.*"])?;
+        let filter = TagFilter::from_repeat_list(p)?;
+        // With a Tag filter both states are listed (IMS SDK text); otherwise Status, default active.
+        let status = match param(p, "Status").filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None if filter.is_some() => "active,freeze",
+            None => "active",
+        };
         let mut want = (false, false);
         for s in status.split(',') {
             match s.trim() {
@@ -1485,7 +1540,7 @@ impl RamState {
         }
         let n = max_items(p, "MaxItems", 1000, 1000, ctx.page_limit)?;
         let page = self.users.page_where(param(p, "Marker"), n, |_, u| {
-            (u.frozen && want.1) || (!u.frozen && want.0)
+            ((u.frozen && want.1) || (!u.frozen && want.0)) && tags::passes(filter.as_ref(), &u.tags)
         })?;
         Ok(page.body("Users", "User", |name, _| {
             self.ims_user(name, false).unwrap_or(Value::Null)
@@ -1609,6 +1664,7 @@ impl RamState {
         max: u32,
         ims: bool,
     ) -> Result<Value, ApiError> {
+        only(p, "ListUsersForGroup", &["GroupName", "Marker", "MaxItems"])?;
         let g = self.groups.get(group_name(p)?).ok_or_else(no_group)?;
         let n = max_items(p, "MaxItems", max, 100, ctx.page_limit)?;
         let page = g.members.page(param(p, "Marker"), n)?;
@@ -1625,6 +1681,7 @@ impl RamState {
 
     /// `ListGroups` for RAM or IMS.
     pub(crate) fn list_groups(&self, ctx: &CallContext, p: &Params, ims: bool) -> Result<Value, ApiError> {
+        only(p, "ListGroups", &["Marker", "MaxItems"])?;
         let n = max_items(p, "MaxItems", if ims { 100 } else { 1000 }, 100, ctx.page_limit)?;
         let page = self.groups.page(param(p, "Marker"), n)?;
         Ok(page.body("Groups", "Group", |name, g| {
@@ -1644,6 +1701,11 @@ impl RamState {
 
     /// `ListVirtualMFADevices` (RAM: everything; IMS: Marker pages).
     pub(crate) fn list_mfa(&self, ctx: &CallContext, p: &Params, ims: bool) -> Result<Value, ApiError> {
+        only(
+            p,
+            "ListVirtualMFADevices",
+            if ims { &["Marker", "MaxItems"] } else { &[] },
+        )?;
         let n = if ims {
             max_items(p, "MaxItems", 100, 100, ctx.page_limit)?
         } else {
@@ -1745,6 +1807,7 @@ pub fn trusted_account(doc: &str) -> Option<String> {
 /// classified without being answered (the service-linked role action is in [`super::slr`]).
 pub const ACTIONS: &[Action] = &[
     Action::account("ListUsers", Read, |st, ctx, p| {
+        only(p, "ListUsers", &["Marker", "MaxItems"])?;
         let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
         let page = st.users.page(param(p, "Marker"), n)?;
         Ok(page.body("Users", "User", |name, u| {
@@ -1908,15 +1971,21 @@ pub const ACTIONS: &[Action] = &[
     }),
     Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
     Action::account("ListRoles", Read, |st, ctx, p| {
+        only(p, "ListRoles", &["Marker", "MaxItems", "Tag"])?;
         let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-        let page = st.roles.page(param(p, "Marker"), n)?;
+        let filter = TagFilter::from_json(p)?;
+        let page = st.roles.page_where(param(p, "Marker"), n, |_, r| {
+            tags::passes(filter.as_ref(), &r.tags)
+        })?;
         Ok(page.body("Roles", "Role", |name, r| {
-                json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()), "Description": r.description,
-                       "MaxSessionDuration": r.max_session, "CreateDate": utc(r.created), "UpdateDate": utc(r.created)})
-            }))
+            let mut v = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()), "Description": r.description,
+                   "MaxSessionDuration": r.max_session, "CreateDate": utc(r.created), "UpdateDate": utc(r.created)});
+            tags::insert_ram(&mut v, &r.tags);
+            v
+        }))
     }),
     Action::account("GetRole", Read, |st, _ctx, p| {
-        let name = role_name(p)?;
+        let name = st.role_key(role_name(p)?);
         let r = st.roles.get(name).ok_or_else(no_role)?;
         let mut role = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()),
                 "Description": r.description, "AssumeRolePolicyDocument": r.trust, "MaxSessionDuration": r.max_session,
@@ -1976,22 +2045,31 @@ pub const ACTIONS: &[Action] = &[
             .filter(|s| !s.is_empty())
             .map(PolicyType::parse)
             .transpose()?;
+        only(p, "ListPolicies", &["Marker", "MaxItems", "PolicyType", "Tag"])?;
         let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let filter = TagFilter::from_json(p)?;
+        let keep = |_: &str, pol: &Policy| tags::passes(filter.as_ref(), &pol.tags);
         match t {
             Some(PolicyType::Custom) => {
-                let page = st.policies.page(param(p, "Marker"), n)?;
+                let page = st.policies.page_where(param(p, "Marker"), n, keep)?;
                 Ok(page.body("Policies", "Policy", custom_policy_json))
             }
             _ => {
                 // System policies (and, without a type, custom ones after them) in one list.
                 let mut all: Vec<Value> = Vec::new();
                 let counts = st.system_attachment_counts();
-                for s in &st.system {
+                // System policies carry no tags: a tag filter leaves only custom ones.
+                for s in st.system.iter().filter(|_| filter.is_none()) {
                     let n = counts.get(s.as_str()).copied().unwrap_or(0);
                     all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
                 }
                 if t.is_none() {
-                    all.extend(st.policies.iter().map(|(n, pol)| custom_policy_json(n, pol)));
+                    all.extend(
+                        st.policies
+                            .iter()
+                            .filter(|(n, pol)| keep(n, pol))
+                            .map(|(n, pol)| custom_policy_json(n, pol)),
+                    );
                 }
                 let start = match param(p, "Marker").filter(|m| !m.is_empty()) {
                     None => 0,
@@ -2190,14 +2268,21 @@ pub const ACTIONS: &[Action] = &[
 ];
 
 fn custom_policy_json(name: &str, pol: &Policy) -> Value {
-    json!({"PolicyName": name, "PolicyType": "Custom", "DefaultVersion": pol.default_version, "Description": pol.description,
-           "AttachmentCount": pol.attached.len(), "CreateDate": utc(pol.created), "UpdateDate": utc(pol.created)})
+    let mut v = json!({"PolicyName": name, "PolicyType": "Custom", "DefaultVersion": pol.default_version, "Description": pol.description,
+           "AttachmentCount": pol.attached.len(), "CreateDate": utc(pol.created), "UpdateDate": utc(pol.created)});
+    tags::insert_ram(&mut v, &pol.tags);
+    v
 }
 
 impl RamState {
     /// `ListPoliciesForUser` / `ForGroup` / `ForRole` (kind 0, 1, 2).
     fn policies_of(&mut self, kind: u8, name: &str) -> Result<Value, ApiError> {
-        let list = self.principal_policies(kind, name)?.clone();
+        let name = if kind == 2 {
+            self.role_key(name).to_owned()
+        } else {
+            name.to_owned()
+        };
+        let list = self.principal_policies(kind, &name)?.clone();
         let items: Vec<Value> = list
             .iter()
             .map(|a| {
@@ -2227,14 +2312,15 @@ impl RamState {
         let name = match kind {
             0 => user_name(p)?,
             1 => group_name(p)?,
-            _ => role_name(p)?,
-        };
+            _ => self.role_key(role_name(p)?),
+        }
+        .to_owned();
         let pol = policy_name(p)?;
         let t = required(p, "PolicyType")?;
         if attach {
-            self.attach(kind, name, pol, t, ctx.now)?;
+            self.attach(kind, &name, pol, t, ctx.now)?;
         } else {
-            self.detach(kind, name, pol, t)?;
+            self.detach(kind, &name, pol, t)?;
         }
         Ok(json!({}))
     }
@@ -2292,6 +2378,8 @@ impl RamState {
     /// Starts (or returns the running) deletion task of a service-linked role.
     pub(crate) fn start_slr_deletion(&mut self, role: &str, now: Timestamp) -> Result<String, ApiError> {
         self.settle(now);
+        let role = self.role_key(role).to_owned();
+        let role = role.as_str();
         let r = self.roles.get_mut(role).ok_or_else(no_role)?;
         let Some(slr) = &r.slr else {
             return Err(not_exist(
@@ -2341,7 +2429,7 @@ impl RamState {
             let outcome = match usage {
                 Some(u) if !u.is_empty() => Err(u),
                 _ => {
-                    self.roles.remove(&role);
+                    self.remove_role(&role);
                     Ok(())
                 }
             };
@@ -2498,6 +2586,64 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "EntityNotExist.Policy.Version");
+    }
+
+    #[test]
+    fn tag_filters_filter_for_real_and_unknown_filters_are_refused() {
+        let seed: RamSeed = serde_saphyr::from_str(
+            "generate: { roles: 30, users: 30 }\nroles: [{name: tagged, tags: [{key: env, value: prod}]}]\nusers: [{name: t, status: freeze, tags: [{key: team, value: core}]}]\npolicies: [{name: p1, tags: [{key: env, value: prod}]}, {name: p2}]",
+        )
+        .unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let c = ctx();
+        let v = dispatch(
+            &mut st,
+            &c,
+            "ListRoles",
+            &p(&[("Tag", r#"[{"Key":"env","Value":"prod"}]"#), ("MaxItems", "5")]),
+        )
+        .unwrap();
+        let roles = v["Roles"]["Role"].as_array().unwrap();
+        assert_eq!(roles.len(), 1, "{v}");
+        assert_eq!(roles[0]["RoleName"], "tagged");
+        assert_eq!(roles[0]["Tags"]["Tag"][0]["TagKey"], "env");
+        let v = dispatch(&mut st, &c, "ListPolicies", &p(&[("Tag", r#"[{"Key":"env"}]"#)])).unwrap();
+        let names: Vec<&str> = v["Policies"]["Policy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["PolicyName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["p1"]);
+        let v = dispatch(&mut st, &c, "ListRoles", &p(&[("Tag", r#"[{"Key":"nope"}]"#)])).unwrap();
+        assert!(v["Roles"]["Role"].as_array().unwrap().is_empty());
+        let e = dispatch(&mut st, &c, "ListRoles", &p(&[("Tag.1.Key", "env")])).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.Unsupported");
+        let e = dispatch(&mut st, &c, "ListUsers", &p(&[("QueryKeyword", "x")])).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.Unsupported");
+        // IMS: repeat-list tags, both states listed when a tag filter is given
+        let v = crate::emulator::catalog::run(
+            Product::Ims,
+            &mut st,
+            &c,
+            "ListUsers",
+            &p(&[("Tag.1.Key", "team"), ("Tag.1.Value", "core"), ("MaxItems", "3")]),
+        )
+        .unwrap();
+        let users = v["Users"]["User"].as_array().unwrap();
+        assert_eq!(users.len(), 1, "{v}");
+        assert_eq!(users[0]["Status"], "freeze");
+        // role names are unique regardless of case and found in any case
+        let e = dispatch(
+            &mut st,
+            &c,
+            "CreateRole",
+            &p(&[("RoleName", "TAGGED"), ("AssumeRolePolicyDocument", "{}")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityAlreadyExists.Role");
+        let v = dispatch(&mut st, &c, "GetRole", &p(&[("RoleName", "Tagged")])).unwrap();
+        assert_eq!(v["Role"]["RoleName"], "tagged");
     }
 
     #[test]

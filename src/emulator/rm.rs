@@ -6,10 +6,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::api::ActionClass::{Mutating, PreCheck, Read};
-use super::api::{ApiError, CallContext, Params, param, required};
+use super::api::{ApiError, CallContext, Params, only, param, required};
 use super::catalog::Action;
 use super::seed::{CheckSeed, FailReasonSeed, is_account_id};
 use super::table::max_items;
+use super::tags::{self, TagFilter};
 use super::world::{Account, World};
 
 /// A deletion accepted by `DeleteAccount`.
@@ -89,8 +90,22 @@ fn account_json(w: &World, a: &Account) -> Value {
         "ResourceDirectoryPath": format!("{}/{}/{}", w.rd_id, w.root_folder, a.id),
         "JoinMethod": if a.kind == "CloudAccount" { "invited" } else { "created" },
         "JoinTime": rm_time(a.joined), "ModifyTime": rm_time(a.joined), "IdentityInformation": "", "EmailStatus": "", "Location": "",
-        "Tags": [],
+        "Tags": tags::rm_list(&a.tags),
     })
+}
+
+/// `IncludeTags` (`true`/`false` in any case; default false).
+fn include_tags(p: &Params) -> Result<bool, ApiError> {
+    match param(p, "IncludeTags").filter(|s| !s.is_empty()) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(ApiError::new(
+            400,
+            "InvalidParameter.IncludeTags",
+            "The parameter IncludeTags must be true or false.",
+        )),
+    }
 }
 
 /// The member an `AccountId` names, checked for the deletion actions.
@@ -190,6 +205,11 @@ pub const ACTIONS: &[Action] = &[
         )
     }),
     Action::world("ListAccounts", Read, |w, ctx, p| {
+        only(
+            p,
+            "ListAccounts",
+            &["IncludeTags", "PageNumber", "PageSize", "Tag.*"],
+        )?;
         let size = max_items(p, "PageSize", 100, 10, ctx.page_limit)?;
         let number = match param(p, "PageNumber").filter(|s| !s.is_empty()) {
             None => 1,
@@ -201,19 +221,30 @@ pub const ACTIONS: &[Action] = &[
                 )
             })?,
         };
-        let live: Vec<&Account> = w.accounts.values().filter(|a| !a.deleted).collect();
+        let with_tags = include_tags(p)?;
+        let filter = TagFilter::from_repeat_list(p)?;
+        // The tag filter applies before paging: TotalCount counts the matching accounts.
+        let live: Vec<&Account> = w
+            .accounts
+            .values()
+            .filter(|a| !a.deleted && tags::passes(filter.as_ref(), &a.tags))
+            .collect();
         let items: Vec<Value> = live
             .iter()
             .skip((number - 1) * size)
             .take(size)
             .map(|a| {
-                json!({
+                let mut v = json!({
                     "AccountId": a.id, "DisplayName": a.display_name, "Type": a.kind, "Status": a.status,
                     "FolderId": w.root_folder, "ResourceDirectoryId": w.rd_id,
                     "ResourceDirectoryPath": format!("{}/{}/{}", w.rd_id, w.root_folder, a.id),
                     "JoinMethod": if a.kind == "CloudAccount" { "invited" } else { "created" },
-                    "JoinTime": rm_time(a.joined), "ModifyTime": rm_time(a.joined), "Tags": {"Tag": []},
-                })
+                    "JoinTime": rm_time(a.joined), "ModifyTime": rm_time(a.joined),
+                });
+                if let (true, Some(o)) = (with_tags, v.as_object_mut()) {
+                    o.insert("Tags".into(), json!({ "Tag": tags::rm_list(&a.tags) }));
+                }
+                v
             })
             .collect();
         Ok(

@@ -11,6 +11,7 @@ use super::api::{ApiError, CallContext, KeyRecord, Params, Principal, Product};
 use super::catalog::{self, Handler};
 use super::ram::RamState;
 use super::seed::{AccessRoleSeed, DeletionSeed, Seed, SeedError};
+use super::tags::Tag;
 use super::{ram, rm};
 
 /// One account of the directory (the management account included).
@@ -38,6 +39,8 @@ pub struct Account {
     pub deletion: Option<rm::Deletion>,
     /// Gone from the directory (deletion succeeded).
     pub deleted: bool,
+    /// ResourceManager tags.
+    pub tags: Vec<Tag>,
 }
 
 /// The directory, its accounts and the keys.
@@ -90,6 +93,7 @@ impl World {
             check_started: None,
             deletion: None,
             deleted: false,
+            tags: Vec::new(),
         };
         accounts.insert(mgmt.id.clone(), mgmt);
         for a in &seed.accounts {
@@ -117,6 +121,7 @@ impl World {
                     check_started: None,
                     deletion: None,
                     deleted: false,
+                    tags: a.tags.clone(),
                 },
             );
         }

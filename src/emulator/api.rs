@@ -50,6 +50,8 @@ pub enum Principal {
     AssumedRole {
         /// Role name in the account that owns the role.
         role: String,
+        /// The role's `RoleId` (RAM `GetRole`/`ListRoles`), fixed when the session was minted.
+        role_id: String,
         /// `RoleSessionName` given to `AssumeRole`.
         session: String,
     },
@@ -84,6 +86,8 @@ pub struct KeyRecord {
     /// Action patterns this identity may call (`ram:List*`, `sts:AssumeRole`, `*`); anything else
     /// answers `NoPermission` (403). STS keys minted by `AssumeRole` carry `["*"]`.
     pub allow: Vec<String>,
+    /// For STS keys minted with a `Policy`: what the session may do on top of `allow`.
+    pub session_policy: Option<std::sync::Arc<super::policy::SessionPolicy>>,
 }
 
 /// An error answered to the caller, rendered as Alibaba's error body.

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod ims;
 pub mod ims_apps;
 pub mod ims_users;
+pub mod policy;
 pub mod ram;
 pub mod rm;
 pub mod seed;

@@ -937,6 +937,12 @@ impl RamState {
         self.roles.remove(name)
     }
 
+    /// The numeric `UserId` of a RAM user (for `GetCallerIdentity`).
+    #[must_use]
+    pub fn user_id(&self, name: &str) -> Option<&str> {
+        self.users.get(name).map(|u| u.id.as_str())
+    }
+
     /// For STS: `Some(maxSessionDuration)` when the role exists in this account.
     #[must_use]
     pub fn role_max_session(&self, role: &str) -> Option<u32> {

@@ -32,6 +32,7 @@ use super::auth::{self, NonceStore, RequestParts, Scheme};
 use super::catalog;
 use super::counters::{self, Counters};
 use super::faults::{self, Fault, FaultConfig, FaultError, Faults};
+use super::policy::Decision;
 use super::seed::Seed;
 use super::throttle::{self, Throttle};
 use super::world::World;
@@ -400,6 +401,18 @@ impl Emulator {
                 auth::no_permission(&verified.caller, product, action),
                 HeaderMap::new(),
             );
+        }
+        // A session policy narrows what an STS key may do; GetCallerIdentity needs no permission.
+        if let Some(sp) = &verified.session_policy
+            && !(product == Product::Sts && action == "GetCallerIdentity")
+        {
+            let decision = sp.decide(product, action);
+            if decision != Decision::Allow {
+                return fail(
+                    auth::session_denied(&verified.caller, product, action, decision),
+                    HeaderMap::new(),
+                );
+            }
         }
         let label = auth::action_label(product, action);
         let limits = self.limits();

@@ -1,6 +1,8 @@
 //! STS (2015-04-01): `AssumeRole` into a role the caller's account is trusted by (the Resource
 //! Directory access role trusts the management account), and `GetCallerIdentity`.
 
+use std::sync::Arc;
+
 use jiff::SignedDuration;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -8,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::api::{ActionClass, ApiError, CallContext, KeyRecord, Params, Principal, param, required};
 use super::catalog::Action;
+use super::policy::SessionPolicy;
 use super::ram::{trusted_account, utc};
 use super::world::World;
 
@@ -29,29 +32,53 @@ fn no_role() -> ApiError {
     ApiError::new(404, "EntityNotExist.Role", "The role not exists.")
 }
 
-/// `GetCallerIdentity`.
+/// `GetCallerIdentity` in the documented shapes (STS API reference): `IdentityType` `Account`,
+/// `RAMUser` or `AssumedRoleUser`; `UserId` for the account (its ID) and RAM users (the numeric
+/// user ID), `RoleId` for assumed roles; `PrincipalId` the user ID or `<RoleId>:<session>`.
 fn caller_identity(w: &mut World, ctx: &CallContext, _p: &Params) -> Result<Value, ApiError> {
     let c = &ctx.caller;
     let a = &c.account_id;
     Ok(match &c.principal {
         Principal::Root => {
-            json!({"AccountId": a, "Arn": format!("acs:ram::{a}:root"), "IdentityType": "Account", "PrincipalId": a})
+            json!({"AccountId": a, "Arn": format!("acs:ram::{a}:root"), "IdentityType": "Account",
+                                  "PrincipalId": a, "UserId": a})
         }
         Principal::User { name } => {
-            json!({"AccountId": a, "Arn": format!("acs:ram::{a}:user/{name}"), "IdentityType": "RAMUser",
-                    "PrincipalId": format!("{a}{name}"), "UserId": format!("{a}{name}")})
-        }
-        Principal::AssumedRole { role, session } => {
-            let role_id = w
+            let id = w
                 .accounts
                 .get(a)
-                .and_then(|x| x.ram.role_for_sts(role))
-                .map(|r| r.3)
-                .unwrap_or_default();
-            json!({"AccountId": a, "Arn": format!("acs:ram::{a}:role/{}/{session}", role.to_lowercase()),
-                           "IdentityType": "AssumedRoleUser", "PrincipalId": format!("{role_id}:{session}"), "RoleId": role_id})
+                .and_then(|x| x.ram.user_id(name))
+                .map_or_else(|| key_user_id(a, name), str::to_owned);
+            json!({"AccountId": a, "Arn": format!("acs:ram::{a}:user/{name}"), "IdentityType": "RAMUser",
+                   "PrincipalId": id, "UserId": id})
+        }
+        Principal::AssumedRole {
+            role,
+            role_id,
+            session,
+        } => {
+            json!({"AccountId": a, "Arn": assumed_arn(a, role, session), "IdentityType": "AssumedRoleUser",
+                   "PrincipalId": format!("{role_id}:{session}"), "RoleId": role_id})
         }
     })
+}
+
+/// `acs:ram::<account>:role/<role name, lower case>/<session>`, the form of the current STS API
+/// reference for both `AssumeRole.AssumedRoleUser.Arn` and `GetCallerIdentity.Arn` (older pages
+/// showed `acs:sts::<account>:assumed-role/<Role>/<session>`).
+fn assumed_arn(account: &str, role: &str, session: &str) -> String {
+    format!("acs:ram::{account}:role/{}/{session}", role.to_ascii_lowercase())
+}
+
+/// The user ID of a seeded key whose user is not a RAM user of the emulated account (management
+/// keys usually): 16 digits derived from the account and name, stable across runs.
+fn key_user_id(account: &str, name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in account.bytes().chain([b':']).chain(name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("2{:015}", h % 1_000_000_000_000_000)
 }
 
 /// `AssumeRole` into a role that trusts the caller's account.
@@ -107,6 +134,22 @@ fn assume_role(w: &mut World, ctx: &CallContext, p: &Params) -> Result<Value, Ap
     if duration < 900 || duration > max {
         return Err(duration_error(max));
     }
+    if let Some(x) = param(p, "ExternalId").filter(|s| !s.is_empty())
+        && (!(2..=1224).contains(&x.len())
+            || !x
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c)))
+    {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter.ExternalId",
+            "The parameter ExternalId must be 2-1224 characters of letters, digits and _ + = , . @ : / -.",
+        ));
+    }
+    let session_policy = match param(p, "Policy").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(doc) => Some(Arc::new(SessionPolicy::parse(doc)?)),
+    };
     let expires = ctx.now + SignedDuration::from_secs(i64::from(duration));
     let key_id = format!("STS.NT{}", random(24));
     let secret = random(40);
@@ -121,19 +164,27 @@ fn assume_role(w: &mut World, ctx: &CallContext, p: &Params) -> Result<Value, Ap
             account_id: account.to_owned(),
             principal: Principal::AssumedRole {
                 role: role_name.clone(),
+                role_id: role_id.clone(),
                 session: session.to_owned(),
             },
             security_token: Some(token.clone()),
             expires_at: Some(expires),
             active: true,
             allow: vec!["*".into()],
+            session_policy,
         },
     );
-    Ok(json!({
+    let mut out = json!({
         "Credentials": {"AccessKeyId": key_id, "AccessKeySecret": secret, "SecurityToken": token, "Expiration": utc(expires)},
-        "AssumedRoleUser": {"Arn": format!("acs:ram::{account}:role/{}/{session}", role_name.to_lowercase()),
-                            "AssumedRoleId": format!("{role_id}:{session}")},
-    }))
+        "AssumedRoleUser": {"Arn": assumed_arn(account, &role_name, session), "AssumedRoleId": format!("{role_id}:{session}")},
+    });
+    if let (Some(si), Some(o)) = (
+        param(p, "SourceIdentity").filter(|s| !s.is_empty()),
+        out.as_object_mut(),
+    ) {
+        o.insert("SourceIdentity".into(), Value::String(si.to_owned()));
+    }
+    Ok(out)
 }
 
 fn duration_error(max: u32) -> ApiError {

@@ -143,6 +143,7 @@ impl World {
                         expires_at: None,
                         active: k.active,
                         allow: k.allow.clone(),
+                        session_policy: None,
                     },
                 )
             })

@@ -4,8 +4,9 @@
 //! signatures, enforces the conflict rules, paginates, throttles and injects faults.
 //!
 //! Two halves meet at [`api`]: the HTTP front ([`server`], [`auth`], [`throttle`], [`faults`],
-//! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`slr`], [`rm`],
-//! [`sts`], built from a [`seed`]).
+//! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`ims_apps`],
+//! [`ims_users`], [`slr`], [`rm`], [`sts`], built from a [`seed`]); [`catalog`] holds one action
+//! table per product, [`tags`] the tag filters and [`policy`] the STS session policies.
 
 pub mod admin;
 pub mod api;

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use super::api::ActionClass::{Mutating, Read};
 use super::api::{ApiError, CallContext, Params, only, param, required};
 use super::catalog::Action;
+use super::ims_apps::{ApplicationSeed, Apps, ExternalAppSeed};
+use super::ims_users::{PasskeySeed, ServiceCredentialSeed, UserExtras};
 use super::table::{Table, max_items};
 use super::tags::{self, Tag, TagFilter};
 
@@ -73,10 +75,30 @@ pub struct RamSeed {
     /// What IMS keeps in its recycle bin.
     #[serde(default)]
     pub recycle_bin: RecycleSeed,
+    /// Enterprise (internal) OAuth applications.
+    #[serde(default)]
+    pub applications: Vec<ApplicationSeed>,
+    /// Third-party (external) applications installed in the account.
+    #[serde(default)]
+    pub external_applications: Vec<ExternalAppSeed>,
+    /// Conflict rules beyond the documented ones, for what Alibaba does not document:
+    /// `User.Passkey`, `User.ServiceCredential` (DeleteUser refuses while the user has them),
+    /// `Application.AppSecret`, `Application.Provision` (DeleteApplication refuses). Default: none,
+    /// those objects go with their owner.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
     /// Bulk content generated on top of the listed items (demo and benchmark accounts).
     #[serde(default)]
     pub generate: Option<GenerateSeed>,
 }
+
+/// The names `conflicts:` accepts.
+pub const OPTIONAL_CONFLICTS: [&str; 4] = [
+    "User.Passkey",
+    "User.ServiceCredential",
+    "Application.AppSecret",
+    "Application.Provision",
+];
 
 /// `generate:`: how many of each kind to add, interlinked the way real accounts are (every user with
 /// keys, a console login, an MFA device, group memberships and policy attachments).
@@ -128,6 +150,19 @@ pub struct GenerateSeed {
     /// Users in the recycle bin, each with one recycled AccessKey.
     #[serde(default)]
     pub recycled_users: u32,
+    /// Passkeys per user.
+    #[serde(default)]
+    pub passkeys_per_user: u32,
+    /// Service credentials per user (one per service, at most 2).
+    #[serde(default)]
+    pub service_credentials_per_user: u32,
+    /// Enterprise applications `app-0001`... (each with one secret; every 5th a provisioned
+    /// ServerApp).
+    #[serde(default)]
+    pub applications: u32,
+    /// Installed third-party applications `ext-app-001`...
+    #[serde(default)]
+    pub external_applications: u32,
 }
 
 impl RamSeed {
@@ -213,6 +248,21 @@ impl RamSeed {
                 groups,
                 policies: attach(i + 11),
                 tags: vec![],
+                passkeys: (1..=g.passkeys_per_user)
+                    .map(|k| PasskeySeed {
+                        name: format!("passkey-{k}"),
+                        id: None,
+                    })
+                    .collect(),
+                service_credentials: (1..=g.service_credentials_per_user.min(2))
+                    .map(|k| ServiceCredentialSeed {
+                        service_name: format!("svc{k}.aliyuncs.com"),
+                        name: None,
+                        id: None,
+                        status: "Active".into(),
+                        age_days: None,
+                    })
+                    .collect(),
                 name,
             });
         }
@@ -231,6 +281,27 @@ impl RamSeed {
                 name: format!("oidc-{i:03}"),
                 issuer_url: format!("https://issuer-{i}.example.com"),
                 client_ids: vec!["sts.aliyuncs.com".into()],
+            });
+        }
+        for i in 1..=g.applications {
+            let server = i % 5 == 0;
+            s.applications.push(ApplicationSeed {
+                name: format!("app-{i:04}"),
+                display_name: None,
+                app_type: if server { "ServerApp" } else { "WebApp" }.into(),
+                id: None,
+                secrets: 1,
+                provisioned: server,
+                multi_tenant: false,
+            });
+        }
+        for i in 1..=g.external_applications {
+            s.external_applications.push(ExternalAppSeed {
+                name: format!("ext-app-{i:03}"),
+                display_name: None,
+                owner_account_id: format!("17300000000{i:05}"),
+                id: None,
+                category: "ThirdParty".into(),
             });
         }
         for i in 1..=g.recycled_users {
@@ -276,6 +347,12 @@ pub struct UserSeed {
     /// Tags (IMS `ListUsers` filters on them).
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Passkeys (IMS `ListPasskeys`).
+    #[serde(default)]
+    pub passkeys: Vec<PasskeySeed>,
+    /// Service credentials (IMS `ListServiceCredentials`).
+    #[serde(default)]
+    pub service_credentials: Vec<ServiceCredentialSeed>,
 }
 
 /// A seeded AccessKey of a user.
@@ -586,6 +663,30 @@ pub struct RamState {
     pub(crate) oidc: Table<Provider>,
     pub(crate) recycle: Table<Recycled>,
     pub(crate) tasks: std::collections::BTreeMap<String, SlrTask>,
+    /// Passkeys and service credentials ([`super::ims_users`]).
+    pub(crate) extras: UserExtras,
+    /// OAuth applications ([`super::ims_apps`]).
+    pub(crate) apps: Apps,
+    /// `conflicts:` of the seed that concern users.
+    strict_passkeys: bool,
+    strict_credentials: bool,
+}
+
+/// What `GetAccountSummary` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryCounts {
+    /// Live RAM users (the recycle bin is not counted).
+    pub users: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Roles, service-linked roles included.
+    pub roles: usize,
+    /// Custom policies.
+    pub policies: usize,
+    /// Virtual MFA devices, bound or not.
+    pub mfa_devices: usize,
+    /// Virtual MFA devices bound to a user.
+    pub mfa_in_use: usize,
 }
 
 /// The RAM timestamp form `2015-01-23T12:33:18Z`.
@@ -703,6 +804,10 @@ impl RamState {
             oidc: Table::default(),
             recycle: Table::default(),
             tasks: std::collections::BTreeMap::new(),
+            extras: UserExtras::default(),
+            apps: Apps::default(),
+            strict_passkeys: false,
+            strict_credentials: false,
         }
     }
 
@@ -840,11 +945,32 @@ impl RamState {
                 st.attach(0, &u.name, &p.name, &p.kind, now)
                     .map_err(|e| ctx(&u.name, e))?;
             }
+            st.extras
+                .seed_user(account_id, &u.name, &u.passkeys, &u.service_credentials, now)
+                .map_err(|e| format!("account {account_id}: user {}: {e}", u.name))?;
             if let Some(d) = &u.mfa_device {
                 let serial = st.serial(d);
                 st.bind(&u.name, &serial, now).map_err(|e| ctx(&u.name, e))?;
             }
         }
+        for c in &seed.conflicts {
+            if !OPTIONAL_CONFLICTS.contains(&c.as_str()) {
+                return Err(format!(
+                    "account {account_id}: conflicts: {c:?} is not one of {}",
+                    OPTIONAL_CONFLICTS.join(", ")
+                ));
+            }
+        }
+        st.strict_passkeys = seed.conflicts.iter().any(|c| c == "User.Passkey");
+        st.strict_credentials = seed.conflicts.iter().any(|c| c == "User.ServiceCredential");
+        st.apps = Apps::from_seed(
+            account_id,
+            &seed.applications,
+            &seed.external_applications,
+            &seed.conflicts,
+            now,
+        )
+        .map_err(|e| format!("account {account_id}: {e}"))?;
         for p in &seed.saml_providers {
             st.saml.insert(
                 &p.name,
@@ -949,6 +1075,19 @@ impl RamState {
         self.role_for_sts(role).map(|r| r.1)
     }
 
+    /// The counters of IMS `GetAccountSummary`.
+    #[must_use]
+    pub fn summary_counts(&self) -> SummaryCounts {
+        SummaryCounts {
+            users: self.users.len(),
+            groups: self.groups.len(),
+            roles: self.roles.len(),
+            policies: self.policies.len(),
+            mfa_devices: self.mfa.len(),
+            mfa_in_use: self.mfa.iter().filter(|(_, d)| d.user.is_some()).count(),
+        }
+    }
+
     /// Counts of what is left, for dumps and the demo.
     #[must_use]
     pub fn dump(&self) -> Value {
@@ -967,6 +1106,11 @@ impl RamState {
             "samlProviders": names(self.saml.iter().map(|x| x.0).collect()),
             "oidcProviders": names(self.oidc.iter().map(|x| x.0).collect()),
             "recycleBin": names(self.recycle.iter().map(|(_, r)| r.upn.as_str()).collect()),
+            "applications": self.apps.names().0,
+            "appSecrets": self.apps.counts().1,
+            "externalApplications": self.apps.names().1,
+            "passkeys": self.extras.counts().0,
+            "serviceCredentials": self.extras.counts().1,
         })
     }
 
@@ -986,6 +1130,11 @@ impl RamState {
             + self.saml.len()
             + self.oidc.len()
             + self.recycle.len()
+            + {
+                let (apps, secrets, external) = self.apps.counts();
+                let (passkeys, creds) = self.extras.counts();
+                apps + secrets + external + passkeys + creds
+            }
     }
 
     // -------------------------------------------------------------------- building blocks
@@ -1337,6 +1486,7 @@ impl RamState {
         if let Some(d) = mfa.and_then(|s| self.mfa.get_mut(&s)) {
             d.user = Some(new.to_owned());
         }
+        self.extras.rename_user(old, new);
         Ok(())
     }
 
@@ -1372,6 +1522,21 @@ impl RamState {
                 "The user CAN NOT has any attached policy while deleting the user.",
             ));
         }
+        // Undocumented: by default passkeys and service credentials go with the user; the seed's
+        // `conflicts` can make DeleteUser refuse like for the documented dependencies.
+        if self.strict_passkeys && self.extras.has_passkeys(name) {
+            return Err(conflict(
+                "User.Passkey",
+                "The user CAN NOT has any passkey while deleting the user.",
+            ));
+        }
+        if self.strict_credentials && self.extras.has_credentials(name) {
+            return Err(conflict(
+                "User.ServiceCredential",
+                "The user CAN NOT has any service credential while deleting the user.",
+            ));
+        }
+        self.extras.drop_user(name);
         self.users.remove(name).ok_or_else(no_user)
     }
 

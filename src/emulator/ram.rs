@@ -1015,9 +1015,10 @@ impl RamState {
         Ok(st)
     }
 
+    /// A 16-digit user, group or role ID (the service's are 15-17 digits), unique in the account.
     fn next_id(&mut self) -> String {
         self.seq += 1;
-        let tail = &self.account_id[self.account_id.len().saturating_sub(10)..];
+        let tail = &self.account_id[self.account_id.len().saturating_sub(8)..];
         format!("2{tail}{:07}", self.seq)
     }
 

@@ -396,15 +396,17 @@ impl Emulator {
             self.count(Some(product), action, Some(class), &e.code, Some(&account));
             Outcome::Error(e, Some(product), headers)
         };
-        if !auth::permitted(&verified.allow, product, action) {
+        // GetCallerIdentity needs no permission (STS API reference: "no authorization").
+        let open = product == Product::Sts && action == "GetCallerIdentity";
+        if !open && !auth::permitted(&verified.allow, product, action) {
             return fail(
                 auth::no_permission(&verified.caller, product, action),
                 HeaderMap::new(),
             );
         }
-        // A session policy narrows what an STS key may do; GetCallerIdentity needs no permission.
+        // A session policy narrows what an STS key may do.
         if let Some(sp) = &verified.session_policy
-            && !(product == Product::Sts && action == "GetCallerIdentity")
+            && !open
         {
             let decision = sp.decide(product, action);
             if decision != Decision::Allow {

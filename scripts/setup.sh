@@ -3,10 +3,12 @@
 #   1. apt packages (etcd, Go and friends for the kube-apiserver build, promtool, lua, yamllint, ...)
 #   2. a Python venv with the official Alibaba Cloud SDKs, pytest, PyYAML and helm-python-sdk:
 #      ${ADO_CACHE}/venv, rebuilt whenever tests/conformance/requirements.txt changes
+#   2b. the official Node.js SDKs of tests/conformance/node (npm ci from its package-lock.json):
+#      ${ADO_CACHE}/node-conformance-<hash of the lockfile and node version>
 #   3. Kubernetes v1.20.2 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, pause)
 #      built from Debian's source package (scripts/build-kubernetes.sh), cached in
 #      ${ADO_CACHE}/kubernetes-v1.20.2-r3
-# ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian and PyPI only.
+# ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian, PyPI and npm only.
 # Prints timings per step; on success the last lines are `export` statements for the caller.
 set -euo pipefail
 
@@ -84,6 +86,33 @@ EOF
     end "python venv" "created ($req_hash)"
 fi
 
+# >>> node-conformance: official Node.js SDKs for tests/conformance/node (pinned by its package-lock.json)
+begin "node sdk packages"
+NODE_DIR="$ROOT/tests/conformance/node"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    [[ $(id -u) -eq 0 ]] || die "node and npm missing and not root"
+    { apt-get -o DPkg::Lock::Timeout=600 update -q \
+        && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm; } >"$ADO_CACHE/apt-node.log" 2>&1 \
+        || { tail -n 20 "$ADO_CACHE/apt-node.log" >&2; die "apt-get install nodejs npm failed"; }
+fi
+NODE_MODULES_DIR="$ADO_CACHE/node-conformance-$( { sha256sum "$NODE_DIR/package-lock.json" | cut -c1-16; node --version; } | sha256sum | cut -c1-16)"
+if [[ -f "$NODE_MODULES_DIR/.ado-stamp" && -d "$NODE_MODULES_DIR/node_modules/@alicloud" ]]; then
+    end "node sdk packages" "cached ($(basename "$NODE_MODULES_DIR"))"
+else
+    rm -rf "$NODE_MODULES_DIR"
+    mkdir -p "$NODE_MODULES_DIR"
+    cp "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json" "$NODE_MODULES_DIR/"
+    # --ignore-scripts: the only install script (openapi-core's) picks a TypeScript for Node 10/12 only.
+    (cd "$NODE_MODULES_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+        >"$ADO_CACHE/npm.log" 2>&1 || { tail -n 40 "$ADO_CACHE/npm.log" >&2; die "npm ci failed"; }
+    NODE_PATH="$NODE_MODULES_DIR/node_modules" node -e 'for (const m of ["@alicloud/pop-core", "@alicloud/openapi-core",
+        "@alicloud/ram20150501", "@alicloud/ims20190815", "@alicloud/sts20150401", "@alicloud/resourcemanager20200331"]) require(m)' \
+        || die "node sdk smoke require failed"
+    touch "$NODE_MODULES_DIR/.ado-stamp"
+    end "node sdk packages" "installed ($(basename "$NODE_MODULES_DIR"))"
+fi
+# <<< node-conformance
+
 # ---------------------------------------------------------------- 3. Kubernetes binaries
 begin "kubernetes v1.20.2"
 KUBE_BIN_DIR="$ADO_CACHE/kubernetes-v1.20.2-r3"
@@ -103,3 +132,4 @@ echo "export ADO_VENV='$VENV'"
 echo "export ETCD_BIN='$ETCD_BIN'"
 echo "export KUBE_APISERVER_BIN='$KUBE_APISERVER_BIN'"
 echo "export KUBE_BIN_DIR='$KUBE_BIN_DIR'"
+echo "export ADO_NODE_MODULES='$NODE_MODULES_DIR/node_modules'"

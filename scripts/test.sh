@@ -7,7 +7,7 @@
 #   clippy     cargo clippy --all-targets -- -D warnings
 #   build      cargo build --bins
 #   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver)
-#   conformance  the official Alibaba Cloud Python SDKs against target/debug/aliyun-emulator
+#   conformance  the official Alibaba Cloud Python and Node.js SDKs against target/debug/aliyun-emulator
 #
 # Exported for the tests: KUBE_APISERVER_BIN, ETCD_BIN, ADO_VENV, ADO_CACHE, ADO_BIN_DIR (the built
 # binaries), ADO_EMULATOR_URL (conformance stage only).
@@ -72,8 +72,14 @@ else
     export ETCD_BIN="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
     export KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$ADO_CACHE/kubernetes-v1.20.2-r3/kube-apiserver}"
     export KUBE_BIN_DIR="${KUBE_BIN_DIR:-$ADO_CACHE/kubernetes-v1.20.2-r3}"
+    # >>> node-conformance (the same directory scripts/setup.sh installs into)
+    if [[ -z "${ADO_NODE_MODULES:-}" ]] && command -v node >/dev/null; then
+        ADO_NODE_MODULES="$ADO_CACHE/node-conformance-$( { sha256sum tests/conformance/node/package-lock.json | cut -c1-16; node --version; } | sha256sum | cut -c1-16)/node_modules"
+    fi
+    export ADO_NODE_MODULES="${ADO_NODE_MODULES:-}"
+    # <<< node-conformance
 fi
-export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN KUBE_BIN_DIR
+export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN KUBE_BIN_DIR ADO_NODE_MODULES
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export ADO_BIN_DIR="$TARGET_DIR/debug"
 
@@ -125,8 +131,19 @@ if wants conformance; then
     export ADO_EMULATOR_URL="$addr"
     echo "aliyun-emulator (pid $EMU_PID) at $ADO_EMULATOR_URL, log $EMU_LOG"
     rc=0
-    "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
+    ADO_PY_SUMMARY="$ADO_CACHE/conformance-python.txt" "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
         | tee "$ADO_CACHE/conformance.log" || rc=$?
+    # >>> node-conformance: the same scenario through the official Node.js SDKs (node --test)
+    if ((rc == 0)); then
+        [[ -d "${ADO_NODE_MODULES:-}/@alicloud" ]] || { echo "no Node SDKs at '${ADO_NODE_MODULES:-}': the setup stage must run first" >&2; exit 1; }
+        say "conformance: Node.js SDKs (pop-core, openapi-core V3 and V1)"
+        rm -f "$ADO_CACHE/conformance-node.txt"
+        NODE_PATH="$ADO_NODE_MODULES" node --test --test-concurrency=1 \
+            --test-reporter=spec --test-reporter-destination=stdout \
+            --test-reporter=./tests/conformance/node/reporter.mjs --test-reporter-destination="$ADO_CACHE/conformance-node.txt" \
+            tests/conformance/node/ 2>&1 | tee "$ADO_CACHE/conformance-node.log" || rc=$?
+    fi
+    # <<< node-conformance
     # pipefail gives pytest's status through tee
     kill "$EMU_PID" 2>/dev/null || true
     wait "$EMU_PID" 2>/dev/null || true
@@ -137,7 +154,10 @@ if wants conformance; then
         exit "$rc"
     fi
     rm -f "$EMU_LOG"
-    done_stage "$(grep -E '[0-9]+ passed' "$ADO_CACHE/conformance.log" | tail -n1 | tr -d '=' | xargs)"
+    counts="python: $(paste -sd';' "$ADO_CACHE/conformance-python.txt" | sed 's/;/; /g')"
+    counts+=" | node: $(paste -sd';' "$ADO_CACHE/conformance-node.txt" | sed 's/;/; /g')"
+    echo "conformance per SDK: $counts"
+    done_stage "$counts"
 fi
 
 print_summary

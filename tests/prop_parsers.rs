@@ -37,6 +37,7 @@ fn key() -> KeyRecord {
         expires_at: None,
         active: true,
         allow: vec!["*".into()],
+        session_policy: None,
     }
 }
 

@@ -50,6 +50,8 @@ pub enum Principal {
     AssumedRole {
         /// Role name in the account that owns the role.
         role: String,
+        /// The role's `RoleId` (RAM `GetRole`/`ListRoles`), fixed when the session was minted.
+        role_id: String,
         /// `RoleSessionName` given to `AssumeRole`.
         session: String,
     },
@@ -84,6 +86,8 @@ pub struct KeyRecord {
     /// Action patterns this identity may call (`ram:List*`, `sts:AssumeRole`, `*`); anything else
     /// answers `NoPermission` (403). STS keys minted by `AssumeRole` carry `["*"]`.
     pub allow: Vec<String>,
+    /// For STS keys minted with a `Policy`: what the session may do on top of `allow`.
+    pub session_policy: Option<std::sync::Arc<super::policy::SessionPolicy>>,
 }
 
 /// An error answered to the caller, rendered as Alibaba's error body.
@@ -150,5 +154,35 @@ pub fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, ApiError>
     match params.get(name) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ApiError::missing(name)),
+    }
+}
+
+/// Refuses parameters a list operation does not implement (`allowed` names; `Tag.*` admits every
+/// `Tag.N.Key`/`Tag.N.Value`), so an unimplemented filter answers a clear error instead of being
+/// ignored and answering everything.
+///
+/// # Errors
+/// `InvalidParameter.Unsupported` naming the first such parameter.
+pub fn only(p: &Params, action: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    let ok = |k: &str| {
+        allowed.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => k.starts_with(prefix),
+            None => *a == k,
+        })
+    };
+    match p.keys().find(|k| !ok(k)) {
+        None => Ok(()),
+        Some(k) => Err(ApiError::new(
+            400,
+            "InvalidParameter.Unsupported",
+            format!(
+                "aliyun-emulator does not implement the parameter \"{k}\" of {action} (it accepts {}); it refuses it rather than ignore a filter and list everything.",
+                if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        )),
     }
 }

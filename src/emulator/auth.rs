@@ -11,6 +11,7 @@ use http::HeaderMap;
 
 use super::api::{ApiError, Caller, KeyRecord, Params, Principal, Product};
 use super::faults::glob_match;
+use super::policy::{Decision, SessionPolicy};
 use crate::aliyun::sign;
 
 /// Prefix of the `SignatureDoesNotMatch` message; the legacy SDKs parse the text after it.
@@ -196,6 +197,8 @@ pub struct Verified {
     pub caller: Caller,
     /// The key's `allow` patterns.
     pub allow: Vec<String>,
+    /// The session policy of an STS key minted with `Policy`.
+    pub session_policy: Option<std::sync::Arc<super::policy::SessionPolicy>>,
 }
 
 fn err(status: u16, code: &str, message: &str) -> ApiError {
@@ -330,6 +333,7 @@ pub fn verify(
             access_key_id: signed.key_id,
         },
         allow: key.allow,
+        session_policy: key.session_policy,
     })
 }
 
@@ -492,7 +496,7 @@ pub fn no_permission(caller: &Caller, product: Product, action: &str) -> ApiErro
     let (ptype, name) = match &caller.principal {
         Principal::Root => ("Account", caller.account_id.clone()),
         Principal::User { name } => ("SubUser", name.clone()),
-        Principal::AssumedRole { role, session } => ("AssumedRoleUser", format!("{role}:{session}")),
+        Principal::AssumedRole { role, session, .. } => ("AssumedRoleUser", format!("{role}:{session}")),
     };
     let auth_action = action_label(product, action);
     let mut e = ApiError::new(
@@ -509,6 +513,30 @@ pub fn no_permission(caller: &Caller, product: Product, action: &str) -> ApiErro
         "PolicyType": "AccountLevelIdentityBasedPolicy",
         "EncodedDiagnosticMessage": "",
     }));
+    e
+}
+
+/// `NoPermission` for a call the session policy of an STS key does not allow.
+#[must_use]
+pub fn session_denied(caller: &Caller, product: Product, action: &str, decision: Decision) -> ApiError {
+    let mut e = no_permission(caller, product, action);
+    let auth_action = SessionPolicy::auth_action(product, action);
+    e.message =
+        format!("You are not authorized to do this action. The session policy does not allow {auth_action}.");
+    if let Some(d) = e
+        .access_denied_detail
+        .as_mut()
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        d.insert("AuthAction".into(), auth_action.into());
+        d.insert("PolicyType".into(), "SessionPolicy".into());
+        let kind = if decision == Decision::ExplicitDeny {
+            "ExplicitDeny"
+        } else {
+            "ImplicitDeny"
+        };
+        d.insert("NoPermissionType".into(), kind.into());
+    }
     e
 }
 
@@ -548,6 +576,7 @@ mod tests {
             expires_at: None,
             active: true,
             allow: vec!["*".into()],
+            session_policy: None,
         }
     }
 

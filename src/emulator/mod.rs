@@ -4,8 +4,9 @@
 //! signatures, enforces the conflict rules, paginates, throttles and injects faults.
 //!
 //! Two halves meet at [`api`]: the HTTP front ([`server`], [`auth`], [`throttle`], [`faults`],
-//! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`slr`], [`rm`],
-//! [`sts`], built from a [`seed`]).
+//! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`ims_apps`],
+//! [`ims_users`], [`slr`], [`rm`], [`sts`], built from a [`seed`]); [`catalog`] holds one action
+//! table per product, [`tags`] the tag filters and [`policy`] the STS session policies.
 
 pub mod admin;
 pub mod api;
@@ -14,6 +15,9 @@ pub mod catalog;
 pub mod counters;
 pub mod faults;
 pub mod ims;
+pub mod ims_apps;
+pub mod ims_users;
+pub mod policy;
 pub mod ram;
 pub mod rm;
 pub mod seed;
@@ -21,5 +25,6 @@ pub mod server;
 pub mod slr;
 pub mod sts;
 pub mod table;
+pub mod tags;
 pub mod throttle;
 pub mod world;

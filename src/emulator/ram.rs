@@ -11,8 +11,13 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{ActionClass, ApiError, CallContext, Params, param, required};
+use super::api::ActionClass::{Mutating, Read};
+use super::api::{ApiError, CallContext, Params, only, param, required};
+use super::catalog::Action;
+use super::ims_apps::{ApplicationSeed, Apps, ExternalAppSeed};
+use super::ims_users::{PasskeySeed, ServiceCredentialSeed, UserExtras};
 use super::table::{Table, max_items};
+use super::tags::{self, Tag, TagFilter};
 
 /// System policies every account can attach (seeds may name more; they are added).
 pub const SYSTEM_POLICIES: &[&str] = &[
@@ -70,10 +75,30 @@ pub struct RamSeed {
     /// What IMS keeps in its recycle bin.
     #[serde(default)]
     pub recycle_bin: RecycleSeed,
+    /// Enterprise (internal) OAuth applications.
+    #[serde(default)]
+    pub applications: Vec<ApplicationSeed>,
+    /// Third-party (external) applications installed in the account.
+    #[serde(default)]
+    pub external_applications: Vec<ExternalAppSeed>,
+    /// Conflict rules beyond the documented ones, for what Alibaba does not document:
+    /// `User.Passkey`, `User.ServiceCredential` (DeleteUser refuses while the user has them),
+    /// `Application.AppSecret`, `Application.Provision` (DeleteApplication refuses). Default: none,
+    /// those objects go with their owner.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
     /// Bulk content generated on top of the listed items (demo and benchmark accounts).
     #[serde(default)]
     pub generate: Option<GenerateSeed>,
 }
+
+/// The names `conflicts:` accepts.
+pub const OPTIONAL_CONFLICTS: [&str; 4] = [
+    "User.Passkey",
+    "User.ServiceCredential",
+    "Application.AppSecret",
+    "Application.Provision",
+];
 
 /// `generate:`: how many of each kind to add, interlinked the way real accounts are (every user with
 /// keys, a console login, an MFA device, group memberships and policy attachments).
@@ -125,6 +150,19 @@ pub struct GenerateSeed {
     /// Users in the recycle bin, each with one recycled AccessKey.
     #[serde(default)]
     pub recycled_users: u32,
+    /// Passkeys per user.
+    #[serde(default)]
+    pub passkeys_per_user: u32,
+    /// Service credentials per user (one per service, at most 2).
+    #[serde(default)]
+    pub service_credentials_per_user: u32,
+    /// Enterprise applications `app-0001`... (each with one secret; every 5th a provisioned
+    /// ServerApp).
+    #[serde(default)]
+    pub applications: u32,
+    /// Installed third-party applications `ext-app-001`...
+    #[serde(default)]
+    pub external_applications: u32,
 }
 
 impl RamSeed {
@@ -152,6 +190,7 @@ impl RamSeed {
             s.policies.push(PolicySeed {
                 name: format!("policy-{i:04}"),
                 versions: g.versions_per_policy.clamp(1, 5),
+                tags: vec![],
             });
         }
         for i in 1..=g.groups {
@@ -165,6 +204,7 @@ impl RamSeed {
                 name: format!("role-{i:04}"),
                 policies: attach(i + 3),
                 max_session_duration: None,
+                tags: vec![],
             });
         }
         for i in 1..=g.service_linked_roles {
@@ -207,6 +247,22 @@ impl RamSeed {
                 mfa_device: mfa,
                 groups,
                 policies: attach(i + 11),
+                tags: vec![],
+                passkeys: (1..=g.passkeys_per_user)
+                    .map(|k| PasskeySeed {
+                        name: format!("passkey-{k}"),
+                        id: None,
+                    })
+                    .collect(),
+                service_credentials: (1..=g.service_credentials_per_user.min(2))
+                    .map(|k| ServiceCredentialSeed {
+                        service_name: format!("svc{k}.aliyuncs.com"),
+                        name: None,
+                        id: None,
+                        status: "Active".into(),
+                        age_days: None,
+                    })
+                    .collect(),
                 name,
             });
         }
@@ -225,6 +281,27 @@ impl RamSeed {
                 name: format!("oidc-{i:03}"),
                 issuer_url: format!("https://issuer-{i}.example.com"),
                 client_ids: vec!["sts.aliyuncs.com".into()],
+            });
+        }
+        for i in 1..=g.applications {
+            let server = i % 5 == 0;
+            s.applications.push(ApplicationSeed {
+                name: format!("app-{i:04}"),
+                display_name: None,
+                app_type: if server { "ServerApp" } else { "WebApp" }.into(),
+                id: None,
+                secrets: 1,
+                provisioned: server,
+                multi_tenant: false,
+            });
+        }
+        for i in 1..=g.external_applications {
+            s.external_applications.push(ExternalAppSeed {
+                name: format!("ext-app-{i:03}"),
+                display_name: None,
+                owner_account_id: format!("17300000000{i:05}"),
+                id: None,
+                category: "ThirdParty".into(),
             });
         }
         for i in 1..=g.recycled_users {
@@ -267,6 +344,15 @@ pub struct UserSeed {
     /// Policy attachments.
     #[serde(default)]
     pub policies: Vec<PolicyRef>,
+    /// Tags (IMS `ListUsers` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Passkeys (IMS `ListPasskeys`).
+    #[serde(default)]
+    pub passkeys: Vec<PasskeySeed>,
+    /// Service credentials (IMS `ListServiceCredentials`).
+    #[serde(default)]
+    pub service_credentials: Vec<ServiceCredentialSeed>,
 }
 
 /// A seeded AccessKey of a user.
@@ -315,6 +401,9 @@ pub struct RoleSeed {
     /// Longest STS session.
     #[serde(default)]
     pub max_session_duration: Option<u32>,
+    /// Tags (`ListRoles` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// A seeded service-linked role.
@@ -353,6 +442,9 @@ pub struct PolicySeed {
     /// Number of versions (v1..vN, the last is default).
     #[serde(default = "one")]
     pub versions: u32,
+    /// Tags (`ListPolicies` filters on them).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// An entity that only has a name in the seed.
@@ -464,11 +556,13 @@ struct User {
     display_name: String,
     frozen: bool,
     created: Timestamp,
+    updated: Timestamp,
     keys: Vec<Key>,
     login: Option<Timestamp>,
     mfa: Option<String>,
     groups: Vec<(String, Timestamp)>,
     policies: Vec<Attach>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -496,6 +590,7 @@ struct Role {
     slr: Option<Slr>,
     policies: Vec<Attach>,
     latest_task: Option<(String, Timestamp)>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -516,6 +611,7 @@ struct Policy {
     default_version: String,
     next_version: u32,
     attached: BTreeSet<Principal>,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -558,6 +654,8 @@ pub struct RamState {
     users: Table<User>,
     groups: Table<Group>,
     roles: Table<Role>,
+    /// Lower-case role name -> role name: RAM role names are unique and matched regardless of case.
+    role_index: HashMap<String, String>,
     policies: Table<Policy>,
     system: BTreeSet<String>,
     mfa: Table<Mfa>,
@@ -565,6 +663,30 @@ pub struct RamState {
     pub(crate) oidc: Table<Provider>,
     pub(crate) recycle: Table<Recycled>,
     pub(crate) tasks: std::collections::BTreeMap<String, SlrTask>,
+    /// Passkeys and service credentials ([`super::ims_users`]).
+    pub(crate) extras: UserExtras,
+    /// OAuth applications ([`super::ims_apps`]).
+    pub(crate) apps: Apps,
+    /// `conflicts:` of the seed that concern users.
+    strict_passkeys: bool,
+    strict_credentials: bool,
+}
+
+/// What `GetAccountSummary` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryCounts {
+    /// Live RAM users (the recycle bin is not counted).
+    pub users: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Roles, service-linked roles included.
+    pub roles: usize,
+    /// Custom policies.
+    pub policies: usize,
+    /// Virtual MFA devices, bound or not.
+    pub mfa_devices: usize,
+    /// Virtual MFA devices bound to a user.
+    pub mfa_in_use: usize,
 }
 
 /// The RAM timestamp form `2015-01-23T12:33:18Z`.
@@ -674,6 +796,7 @@ impl RamState {
             users: Table::default(),
             groups: Table::default(),
             roles: Table::default(),
+            role_index: HashMap::new(),
             policies: Table::default(),
             system: SYSTEM_POLICIES.iter().map(|s| (*s).to_owned()).collect(),
             mfa: Table::default(),
@@ -681,6 +804,10 @@ impl RamState {
             oidc: Table::default(),
             recycle: Table::default(),
             tasks: std::collections::BTreeMap::new(),
+            extras: UserExtras::default(),
+            apps: Apps::default(),
+            strict_passkeys: false,
+            strict_credentials: false,
         }
     }
 
@@ -723,6 +850,10 @@ impl RamState {
             check_name("PolicyName", &p.name, 128, "-").map_err(|e| ctx(&p.name, e))?;
             st.add_policy(&p.name, "", DEFAULT_DOC, now)
                 .map_err(|e| ctx(&p.name, e))?;
+            tags::check_seed(&p.tags).map_err(|e| format!("account {account_id}: policy {}: {e}", p.name))?;
+            if let Some(x) = st.policies.get_mut(&p.name) {
+                x.tags.clone_from(&p.tags);
+            }
             for _ in 1..p.versions.max(1) {
                 st.add_version(&p.name, DEFAULT_DOC, true, now)
                     .map_err(|e| ctx(&p.name, e))?;
@@ -763,6 +894,10 @@ impl RamState {
                 now,
             )
             .map_err(|e| ctx(&r.name, e))?;
+            tags::check_seed(&r.tags).map_err(|e| format!("account {account_id}: role {}: {e}", r.name))?;
+            if let Some(x) = st.roles.get_mut(&r.name) {
+                x.tags.clone_from(&r.tags);
+            }
             for p in &r.policies {
                 st.attach(2, &r.name, &p.name, &p.kind, now)
                     .map_err(|e| ctx(&r.name, e))?;
@@ -791,8 +926,10 @@ impl RamState {
             check_name("UserName", &u.name, 64, ".@_-").map_err(|e| ctx(&u.name, e))?;
             st.add_user(&u.name, u.display_name.as_deref().unwrap_or(&u.name), now)
                 .map_err(|e| ctx(&u.name, e))?;
+            tags::check_seed(&u.tags).map_err(|e| format!("account {account_id}: user {}: {e}", u.name))?;
             if let Some(user) = st.users.get_mut(&u.name) {
                 user.frozen = u.status == "freeze";
+                user.tags.clone_from(&u.tags);
                 if u.login_profile {
                     user.login = Some(now);
                 }
@@ -808,11 +945,32 @@ impl RamState {
                 st.attach(0, &u.name, &p.name, &p.kind, now)
                     .map_err(|e| ctx(&u.name, e))?;
             }
+            st.extras
+                .seed_user(account_id, &u.name, &u.passkeys, &u.service_credentials, now)
+                .map_err(|e| format!("account {account_id}: user {}: {e}", u.name))?;
             if let Some(d) = &u.mfa_device {
                 let serial = st.serial(d);
                 st.bind(&u.name, &serial, now).map_err(|e| ctx(&u.name, e))?;
             }
         }
+        for c in &seed.conflicts {
+            if !OPTIONAL_CONFLICTS.contains(&c.as_str()) {
+                return Err(format!(
+                    "account {account_id}: conflicts: {c:?} is not one of {}",
+                    OPTIONAL_CONFLICTS.join(", ")
+                ));
+            }
+        }
+        st.strict_passkeys = seed.conflicts.iter().any(|c| c == "User.Passkey");
+        st.strict_credentials = seed.conflicts.iter().any(|c| c == "User.ServiceCredential");
+        st.apps = Apps::from_seed(
+            account_id,
+            &seed.applications,
+            &seed.external_applications,
+            &seed.conflicts,
+            now,
+        )
+        .map_err(|e| format!("account {account_id}: {e}"))?;
         for p in &seed.saml_providers {
             st.saml.insert(
                 &p.name,
@@ -857,9 +1015,10 @@ impl RamState {
         Ok(st)
     }
 
+    /// A 16-digit user, group or role ID (the service's are 15-17 digits), unique in the account.
     fn next_id(&mut self) -> String {
         self.seq += 1;
-        let tail = &self.account_id[self.account_id.len().saturating_sub(10)..];
+        let tail = &self.account_id[self.account_id.len().saturating_sub(8)..];
         format!("2{tail}{:07}", self.seq)
     }
 
@@ -887,16 +1046,47 @@ impl RamState {
     /// case-insensitive, as the service's ARNs are).
     #[must_use]
     pub fn role_for_sts(&self, role: &str) -> Option<(String, u32, String, String)> {
-        self.roles
-            .iter()
-            .find(|(n, r)| n.eq_ignore_ascii_case(role) && r.slr.is_none())
-            .map(|(n, r)| (n.to_owned(), r.max_session, r.trust.clone(), r.id.clone()))
+        let name = self.role_index.get(&role.to_ascii_lowercase())?;
+        let r = self.roles.get(name).filter(|r| r.slr.is_none())?;
+        Some((name.clone(), r.max_session, r.trust.clone(), r.id.clone()))
+    }
+
+    /// The stored spelling of a role name given in any case (unknown names come back unchanged).
+    fn role_key<'a>(&'a self, name: &'a str) -> &'a str {
+        self.role_index
+            .get(&name.to_ascii_lowercase())
+            .map_or(name, String::as_str)
+    }
+
+    /// Removes a role and its case-insensitive index entry.
+    fn remove_role(&mut self, name: &str) -> Option<Role> {
+        self.role_index.remove(&name.to_ascii_lowercase());
+        self.roles.remove(name)
+    }
+
+    /// The numeric `UserId` of a RAM user (for `GetCallerIdentity`).
+    #[must_use]
+    pub fn user_id(&self, name: &str) -> Option<&str> {
+        self.users.get(name).map(|u| u.id.as_str())
     }
 
     /// For STS: `Some(maxSessionDuration)` when the role exists in this account.
     #[must_use]
     pub fn role_max_session(&self, role: &str) -> Option<u32> {
         self.role_for_sts(role).map(|r| r.1)
+    }
+
+    /// The counters of IMS `GetAccountSummary`.
+    #[must_use]
+    pub fn summary_counts(&self) -> SummaryCounts {
+        SummaryCounts {
+            users: self.users.len(),
+            groups: self.groups.len(),
+            roles: self.roles.len(),
+            policies: self.policies.len(),
+            mfa_devices: self.mfa.len(),
+            mfa_in_use: self.mfa.iter().filter(|(_, d)| d.user.is_some()).count(),
+        }
     }
 
     /// Counts of what is left, for dumps and the demo.
@@ -917,6 +1107,11 @@ impl RamState {
             "samlProviders": names(self.saml.iter().map(|x| x.0).collect()),
             "oidcProviders": names(self.oidc.iter().map(|x| x.0).collect()),
             "recycleBin": names(self.recycle.iter().map(|(_, r)| r.upn.as_str()).collect()),
+            "applications": self.apps.names().0,
+            "appSecrets": self.apps.counts().1,
+            "externalApplications": self.apps.names().1,
+            "passkeys": self.extras.counts().0,
+            "serviceCredentials": self.extras.counts().1,
         })
     }
 
@@ -936,6 +1131,11 @@ impl RamState {
             + self.saml.len()
             + self.oidc.len()
             + self.recycle.len()
+            + {
+                let (apps, secrets, external) = self.apps.counts();
+                let (passkeys, creds) = self.extras.counts();
+                apps + secrets + external + passkeys + creds
+            }
     }
 
     // -------------------------------------------------------------------- building blocks
@@ -952,11 +1152,13 @@ impl RamState {
                 display_name: display.to_owned(),
                 frozen: false,
                 created: now,
+                updated: now,
                 keys: vec![],
                 login: None,
                 mfa: None,
                 groups: vec![],
                 policies: vec![],
+                tags: vec![],
             },
         );
         Ok(())
@@ -1014,9 +1216,10 @@ impl RamState {
         slr: Option<Slr>,
         now: Timestamp,
     ) -> Result<(), ApiError> {
-        if self.roles.contains(name) {
+        if self.role_index.contains_key(&name.to_ascii_lowercase()) {
             return Err(exists("Role"));
         }
+        self.role_index.insert(name.to_ascii_lowercase(), name.to_owned());
         let id = self.next_id();
         self.roles.insert(
             name,
@@ -1029,6 +1232,7 @@ impl RamState {
                 slr,
                 policies: vec![],
                 latest_task: None,
+                tags: vec![],
             },
         );
         Ok(())
@@ -1057,6 +1261,7 @@ impl RamState {
                 default_version: "v1".into(),
                 next_version: 2,
                 attached: BTreeSet::new(),
+                tags: vec![],
             },
         );
         Ok(())
@@ -1251,6 +1456,41 @@ impl RamState {
         u.login.take().map(|_| ()).ok_or_else(no_login)
     }
 
+    /// `UpdateUser` with `NewUserName`: the user keeps its place, ID, keys and attachments.
+    fn rename_user(&mut self, old: &str, new: &str) -> Result<(), ApiError> {
+        if self.users.contains(new) {
+            return Err(exists("User"));
+        }
+        self.users.rename(old, new);
+        let Some(u) = self.users.get(old).or_else(|| self.users.get(new)) else {
+            return Err(no_user());
+        };
+        let groups: Vec<String> = u.groups.iter().map(|(g, _)| g.clone()).collect();
+        let custom: Vec<String> = u
+            .policies
+            .iter()
+            .filter(|a| a.kind == PolicyType::Custom)
+            .map(|a| a.name.clone())
+            .collect();
+        let mfa = u.mfa.clone();
+        for g in groups {
+            if let Some(gr) = self.groups.get_mut(&g) {
+                gr.members.rename(old, new);
+            }
+        }
+        for pol in custom {
+            if let Some(x) = self.policies.get_mut(&pol) {
+                x.attached.remove(&(0, old.to_owned()));
+                x.attached.insert((0, new.to_owned()));
+            }
+        }
+        if let Some(d) = mfa.and_then(|s| self.mfa.get_mut(&s)) {
+            d.user = Some(new.to_owned());
+        }
+        self.extras.rename_user(old, new);
+        Ok(())
+    }
+
     fn delete_user(&mut self, name: &str) -> Result<User, ApiError> {
         let u = self.users.get(name).ok_or_else(no_user)?;
         if !u.groups.is_empty() {
@@ -1283,6 +1523,21 @@ impl RamState {
                 "The user CAN NOT has any attached policy while deleting the user.",
             ));
         }
+        // Undocumented: by default passkeys and service credentials go with the user; the seed's
+        // `conflicts` can make DeleteUser refuse like for the documented dependencies.
+        if self.strict_passkeys && self.extras.has_passkeys(name) {
+            return Err(conflict(
+                "User.Passkey",
+                "The user CAN NOT has any passkey while deleting the user.",
+            ));
+        }
+        if self.strict_credentials && self.extras.has_credentials(name) {
+            return Err(conflict(
+                "User.ServiceCredential",
+                "The user CAN NOT has any service credential while deleting the user.",
+            ));
+        }
+        self.extras.drop_user(name);
         self.users.remove(name).ok_or_else(no_user)
     }
 
@@ -1305,6 +1560,8 @@ impl RamState {
     }
 
     fn delete_role(&mut self, name: &str) -> Result<(), ApiError> {
+        let name = self.role_key(name).to_owned();
+        let name = name.as_str();
         let r = self.roles.get(name).ok_or_else(no_role)?;
         if r.slr.is_some() {
             return Err(ApiError::new(
@@ -1319,7 +1576,7 @@ impl RamState {
                 "The role CAN NOT has any attached policy while deleting the role.",
             ));
         }
-        self.roles.remove(name);
+        self.remove_role(name);
         Ok(())
     }
 
@@ -1354,16 +1611,10 @@ impl RamState {
     }
 
     fn delete_version(&mut self, name: &str, version: &str) -> Result<(), ApiError> {
-        if !version.starts_with('v') || version[1..].parse::<u32>().is_err() {
-            return Err(ApiError::new(
-                400,
-                "InvalidParameter.VersionId.Format",
-                "The format of the parameter - \"VersionId\" is incorrect.",
-            ));
-        }
+        check_version_id(version)?;
         let p = self.policies.get_mut(name).ok_or_else(no_policy)?;
         let Some(i) = p.versions.iter().position(|v| v.id == version) else {
-            return Err(not_exist("Policy.Version", "The policy version does not exist."));
+            return Err(no_version());
         };
         if p.default_version == version {
             return Err(conflict(
@@ -1431,12 +1682,20 @@ impl RamState {
         if with_name && let Some(o) = v.as_object_mut() {
             o.insert("UserName".into(), Value::String(name.to_owned()));
         }
+        tags::insert_ram(&mut v, &u.tags);
         Some(v)
     }
 
     /// IMS `ListUsers`: `Status` filters (default active only).
     pub(crate) fn ims_list_users(&self, ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-        let status = param(p, "Status").filter(|s| !s.is_empty()).unwrap_or("active");
+        only(p, "ListUsers", &["Marker", "MaxItems", "Status", "Tag.*"])?;
+        let filter = TagFilter::from_repeat_list(p)?;
+        // With a Tag filter both states are listed (IMS SDK text); otherwise Status, default active.
+        let status = match param(p, "Status").filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None if filter.is_some() => "active,freeze",
+            None => "active",
+        };
         let mut want = (false, false);
         for s in status.split(',') {
             match s.trim() {
@@ -1452,33 +1711,12 @@ impl RamState {
             }
         }
         let n = max_items(p, "MaxItems", 1000, 1000, ctx.page_limit)?;
-        // Filtered Marker paging: step one item at a time so the returned Marker always points at
-        // the next item that passes the filter (no empty last page).
-        let mut cursor = param(p, "Marker").filter(|m| !m.is_empty()).map(str::to_owned);
-        let mut marker = None;
-        let mut out = Vec::new();
-        loop {
-            let page = self.users.page(cursor.as_deref(), 1)?;
-            let Some((name, u)) = page.items.first() else {
-                break;
-            };
-            if (u.frozen && want.1) || (!u.frozen && want.0) {
-                if out.len() == n {
-                    marker = cursor;
-                    break;
-                }
-                out.extend(self.ims_user(name, false));
-            }
-            match page.next {
-                Some(m) => cursor = Some(m),
-                None => break,
-            }
-        }
-        let mut v = json!({ "Users": { "User": out }, "IsTruncated": marker.is_some() });
-        if let (Some(m), Some(o)) = (marker, v.as_object_mut()) {
-            o.insert("Marker".into(), Value::String(m));
-        }
-        Ok(v)
+        let page = self.users.page_where(param(p, "Marker"), n, |_, u| {
+            ((u.frozen && want.1) || (!u.frozen && want.0)) && tags::passes(filter.as_ref(), &u.tags)
+        })?;
+        Ok(page.body("Users", "User", |name, _| {
+            self.ims_user(name, false).unwrap_or(Value::Null)
+        }))
     }
 
     /// RAM-level operations shared with IMS by user name.
@@ -1598,6 +1836,7 @@ impl RamState {
         max: u32,
         ims: bool,
     ) -> Result<Value, ApiError> {
+        only(p, "ListUsersForGroup", &["GroupName", "Marker", "MaxItems"])?;
         let g = self.groups.get(group_name(p)?).ok_or_else(no_group)?;
         let n = max_items(p, "MaxItems", max, 100, ctx.page_limit)?;
         let page = g.members.page(param(p, "Marker"), n)?;
@@ -1614,6 +1853,7 @@ impl RamState {
 
     /// `ListGroups` for RAM or IMS.
     pub(crate) fn list_groups(&self, ctx: &CallContext, p: &Params, ims: bool) -> Result<Value, ApiError> {
+        only(p, "ListGroups", &["Marker", "MaxItems"])?;
         let n = max_items(p, "MaxItems", if ims { 100 } else { 1000 }, 100, ctx.page_limit)?;
         let page = self.groups.page(param(p, "Marker"), n)?;
         Ok(page.body("Groups", "Group", |name, g| {
@@ -1633,6 +1873,11 @@ impl RamState {
 
     /// `ListVirtualMFADevices` (RAM: everything; IMS: Marker pages).
     pub(crate) fn list_mfa(&self, ctx: &CallContext, p: &Params, ims: bool) -> Result<Value, ApiError> {
+        only(
+            p,
+            "ListVirtualMFADevices",
+            if ims { &["Marker", "MaxItems"] } else { &[] },
+        )?;
         let n = if ims {
             max_items(p, "MaxItems", 100, 100, ctx.page_limit)?
         } else {
@@ -1666,6 +1911,26 @@ impl RamState {
     pub(crate) fn delete_mfa_op(&mut self, p: &Params) -> Result<Value, ApiError> {
         self.delete_mfa(required(p, "SerialNumber")?)?;
         Ok(json!({}))
+    }
+}
+
+fn no_version() -> ApiError {
+    not_exist("Policy.Version", "The policy version does not exist.")
+}
+
+/// `v1`, `v2`, ...: anything else is `InvalidParameter.VersionId.Format`.
+fn check_version_id(version: &str) -> Result<(), ApiError> {
+    if version
+        .strip_prefix('v')
+        .is_some_and(|n| n.parse::<u32>().is_ok())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "InvalidParameter.VersionId.Format",
+            "The format of the parameter - \"VersionId\" is incorrect.",
+        ))
     }
 }
 
@@ -1710,464 +1975,528 @@ pub fn trusted_account(doc: &str) -> Option<String> {
     })
 }
 
-/// Read / Mutating class of a RAM action; `None` = not a RAM action the emulator knows.
-#[must_use]
-pub fn classify(action: &str) -> Option<ActionClass> {
-    use ActionClass::{Mutating, Read};
-    Some(match action {
-        "ListUsers"
-        | "GetUser"
-        | "ListGroups"
-        | "GetGroup"
-        | "ListRoles"
-        | "GetRole"
-        | "ListPolicies"
-        | "GetPolicy"
-        | "ListPolicyVersions"
-        | "GetPolicyVersion"
-        | "ListEntitiesForPolicy"
-        | "ListPoliciesForUser"
-        | "ListPoliciesForGroup"
-        | "ListPoliciesForRole"
-        | "ListAccessKeys"
-        | "GetLoginProfile"
-        | "GetUserMFAInfo"
-        | "ListVirtualMFADevices"
-        | "ListGroupsForUser"
-        | "ListUsersForGroup"
-        | "GetAccountAlias" => Read,
-        "DeletePolicyVersion"
-        | "DetachPolicyFromUser"
-        | "DetachPolicyFromGroup"
-        | "DetachPolicyFromRole"
-        | "DeleteAccessKey"
-        | "DeleteLoginProfile"
-        | "UnbindMFADevice"
-        | "DeleteVirtualMFADevice"
-        | "RemoveUserFromGroup"
-        | "DeleteUser"
-        | "DeleteGroup"
-        | "DeleteRole"
-        | "DeletePolicy"
-        | "CreateUser"
-        | "CreateGroup"
-        | "AddUserToGroup"
-        | "CreateAccessKey"
-        | "CreateLoginProfile"
-        | "CreateVirtualMFADevice"
-        | "BindMFADevice"
-        | "CreatePolicy"
-        | "CreatePolicyVersion"
-        | "AttachPolicyToUser"
-        | "AttachPolicyToGroup"
-        | "AttachPolicyToRole"
-        | "CreateRole"
-        | "SetAccountAlias"
-        | "ClearAccountAlias"
-        | "UpdateUser" => Mutating,
-        _ => return None,
-    })
-}
-
-/// Runs one RAM action for the account the caller is in. `Ok` is the body without `RequestId`.
-///
-/// # Errors
-/// The API's error for the request (conflicts, missing entities, bad parameters).
-pub fn dispatch(st: &mut RamState, ctx: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-    let now = ctx.now;
-    match action {
-        "ListUsers" => {
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            let page = st.users.page(param(p, "Marker"), n)?;
-            Ok(page.body("Users", "User", |name, u| {
+/// Every RAM action the emulator answers: name, class and handler in one entry, so nothing can be
+/// classified without being answered (the service-linked role action is in [`super::slr`]).
+pub const ACTIONS: &[Action] = &[
+    Action::account("ListUsers", Read, |st, ctx, p| {
+        only(p, "ListUsers", &["Marker", "MaxItems"])?;
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let page = st.users.page(param(p, "Marker"), n)?;
+        Ok(page.body("Users", "User", |name, u| {
                 json!({"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "", "Email": "",
                        "MobilePhone": "", "CreateDate": utc(u.created), "UpdateDate": utc(u.created)})
             }))
-        }
-        "GetUser" => {
-            let name = user_name(p)?;
-            let u = st.users.get(name).ok_or_else(no_user)?;
-            Ok(
-                json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
+    }),
+    Action::account("GetUser", Read, |st, _ctx, p| {
+        let name = user_name(p)?;
+        let u = st.users.get(name).ok_or_else(no_user)?;
+        Ok(
+            json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
                 "CreateDate": utc(u.created), "UpdateDate": utc(u.created), "LastLoginDate": ""}}),
-            )
+        )
+    }),
+    Action::account("CreateUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let display = param(p, "DisplayName").filter(|s| !s.is_empty()).unwrap_or(name);
+        st.add_user(name, display, ctx.now)?;
+        let u = st.users.get(name).ok_or_else(no_user)?;
+        Ok(
+            json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("ListGroupsForUser", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "ListGroupsForUser", &name, p, false)
+    }),
+    Action::account("ListAccessKeys", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "ListAccessKeys", &name, p, false)
+    }),
+    Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteAccessKey", &name, p, false)
+    }),
+    Action::account("GetLoginProfile", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "GetLoginProfile", &name, p, false)
+    }),
+    Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteLoginProfile", &name, p, false)
+    }),
+    Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "GetUserMFAInfo", &name, p, false)
+    }),
+    Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "UnbindMFADevice", &name, p, false)
+    }),
+    Action::account("DeleteUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "DeleteUser", &name, p, false)
+    }),
+    Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        st.user_op(ctx, "RemoveUserFromGroup", &name, p, false)
+    }),
+    Action::account("UpdateUser", Mutating, |st, ctx, p| {
+        let name = user_name(p)?.to_owned();
+        if !st.users.contains(&name) {
+            return Err(no_user());
         }
-        "CreateUser" => {
-            let name = user_name(p)?;
-            let display = param(p, "DisplayName").filter(|s| !s.is_empty()).unwrap_or(name);
-            st.add_user(name, display, now)?;
-            let u = st.users.get(name).ok_or_else(no_user)?;
-            Ok(
-                json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "CreateDate": utc(now)}}),
-            )
-        }
-        "ListGroupsForUser"
-        | "ListAccessKeys"
-        | "DeleteAccessKey"
-        | "GetLoginProfile"
-        | "DeleteLoginProfile"
-        | "GetUserMFAInfo"
-        | "UnbindMFADevice"
-        | "DeleteUser"
-        | "RemoveUserFromGroup" => {
-            let name = user_name(p)?.to_owned();
-            st.user_op(ctx, action, &name, p, false)
-        }
-        "CreateAccessKey" => {
-            let name = user_name(p)?;
-            let id = st.add_key(name, None, "Active", now)?;
-            let secret: String = uuid::Uuid::new_v4().simple().to_string();
-            Ok(
-                json!({"AccessKey": {"AccessKeyId": id, "AccessKeySecret": secret, "Status": "Active", "CreateDate": utc(now)}}),
-            )
-        }
-        "CreateLoginProfile" => {
-            let name = user_name(p)?;
-            required(p, "Password")?;
-            let u = st.users.get_mut(name).ok_or_else(no_user)?;
-            if u.login.is_some() {
-                return Err(exists("User.LoginProfile"));
+        let new_name = match param(p, "NewUserName").filter(|s| !s.is_empty()) {
+            Some(n) => {
+                check_name("NewUserName", n, 64, ".@_-")?;
+                n.to_owned()
             }
-            u.login = Some(now);
-            Ok(
-                json!({"LoginProfile": {"UserName": name, "CreateDate": utc(now), "PasswordResetRequired": flag(p, "PasswordResetRequired")?, "MFABindRequired": flag(p, "MFABindRequired")?}}),
-            )
+            None => name.clone(),
+        };
+        if new_name != name {
+            st.rename_user(&name, &new_name)?;
         }
-        "CreateVirtualMFADevice" => {
-            let name = required(p, "VirtualMFADeviceName")?;
-            check_name("VirtualMFADeviceName", name, 64, ".@_-")?;
-            let serial = st.serial(name);
-            if st.mfa.contains(&serial) {
-                return Err(exists("VirtualMFADevice"));
-            }
-            st.mfa.insert(
-                &serial,
-                Mfa {
-                    user: None,
-                    activated: None,
-                },
-            );
-            Ok(
-                json!({"VirtualMFADevice": {"SerialNumber": serial, "Base32StringSeed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "QRCodePNG": ""}}),
-            )
+        let u = st.users.get_mut(&new_name).ok_or_else(no_user)?;
+        if let Some(d) = param(p, "NewDisplayName").filter(|s| !s.is_empty()) {
+            d.clone_into(&mut u.display_name);
         }
-        "BindMFADevice" => {
-            let name = user_name(p)?;
-            let serial = required(p, "SerialNumber")?;
-            required(p, "AuthenticationCode1")?;
-            required(p, "AuthenticationCode2")?;
-            st.bind(name, serial, now)?;
-            Ok(json!({}))
+        u.updated = ctx.now;
+        Ok(
+            json!({"User": {"UserName": new_name, "UserId": u.id, "DisplayName": u.display_name, "Comments": "",
+                  "CreateDate": utc(u.created), "UpdateDate": utc(u.updated)}}),
+        )
+    }),
+    Action::account("CreateAccessKey", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let id = st.add_key(name, None, "Active", ctx.now)?;
+        let secret: String = uuid::Uuid::new_v4().simple().to_string();
+        Ok(
+            json!({"AccessKey": {"AccessKeyId": id, "AccessKeySecret": secret, "Status": "Active", "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("CreateLoginProfile", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        required(p, "Password")?;
+        let u = st.users.get_mut(name).ok_or_else(no_user)?;
+        if u.login.is_some() {
+            return Err(exists("User.LoginProfile"));
         }
-        "ListVirtualMFADevices" => st.list_mfa(ctx, p, false),
-        "DeleteVirtualMFADevice" => st.delete_mfa_op(p),
-        "ListGroups" => st.list_groups(ctx, p, false),
-        "GetGroup" => {
-            let name = group_name(p)?;
-            let g = st.groups.get(name).ok_or_else(no_group)?;
-            Ok(
-                json!({"Group": {"GroupName": name, "GroupId": g.id, "Comments": "", "CreateDate": utc(g.created)}}),
-            )
+        u.login = Some(ctx.now);
+        Ok(
+            json!({"LoginProfile": {"UserName": name, "CreateDate": utc(ctx.now), "PasswordResetRequired": flag(p, "PasswordResetRequired")?, "MFABindRequired": flag(p, "MFABindRequired")?}}),
+        )
+    }),
+    Action::account("CreateVirtualMFADevice", Mutating, |st, _ctx, p| {
+        let name = required(p, "VirtualMFADeviceName")?;
+        check_name("VirtualMFADeviceName", name, 64, ".@_-")?;
+        let serial = st.serial(name);
+        if st.mfa.contains(&serial) {
+            return Err(exists("VirtualMFADevice"));
         }
-        "CreateGroup" => {
-            let name = group_name(p)?;
-            st.add_group(name, now)?;
-            let id = st.groups.get(name).map(|g| g.id.clone());
-            Ok(
-                json!({"Group": {"GroupName": name, "GroupId": id, "Comments": param(p, "Comments").unwrap_or(""), "CreateDate": utc(now)}}),
-            )
-        }
-        "AddUserToGroup" => {
-            let (u, g) = (user_name(p)?, group_name(p)?);
-            st.join(u, g, now)?;
-            Ok(json!({}))
-        }
-        "ListUsersForGroup" => st.users_for_group(ctx, p, 1000, false),
-        "DeleteGroup" => st.delete_group_op(p),
-        "ListRoles" => {
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            let page = st.roles.page(param(p, "Marker"), n)?;
-            Ok(page.body("Roles", "Role", |name, r| {
-                json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()), "Description": r.description,
-                       "MaxSessionDuration": r.max_session, "CreateDate": utc(r.created), "UpdateDate": utc(r.created)})
-            }))
-        }
-        "GetRole" => {
-            let name = role_name(p)?;
-            let r = st.roles.get(name).ok_or_else(no_role)?;
-            let mut role = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()),
+        st.mfa.insert(
+            &serial,
+            Mfa {
+                user: None,
+                activated: None,
+            },
+        );
+        Ok(
+            json!({"VirtualMFADevice": {"SerialNumber": serial, "Base32StringSeed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "QRCodePNG": ""}}),
+        )
+    }),
+    Action::account("BindMFADevice", Mutating, |st, ctx, p| {
+        let name = user_name(p)?;
+        let serial = required(p, "SerialNumber")?;
+        required(p, "AuthenticationCode1")?;
+        required(p, "AuthenticationCode2")?;
+        st.bind(name, serial, ctx.now)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListVirtualMFADevices", Read, |st, ctx, p| {
+        st.list_mfa(ctx, p, false)
+    }),
+    Action::account("DeleteVirtualMFADevice", Mutating, |st, _ctx, p| {
+        st.delete_mfa_op(p)
+    }),
+    Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, false)),
+    Action::account("GetGroup", Read, |st, _ctx, p| {
+        let name = group_name(p)?;
+        let g = st.groups.get(name).ok_or_else(no_group)?;
+        Ok(
+            json!({"Group": {"GroupName": name, "GroupId": g.id, "Comments": "", "CreateDate": utc(g.created)}}),
+        )
+    }),
+    Action::account("CreateGroup", Mutating, |st, ctx, p| {
+        let name = group_name(p)?;
+        st.add_group(name, ctx.now)?;
+        let id = st.groups.get(name).map(|g| g.id.clone());
+        Ok(
+            json!({"Group": {"GroupName": name, "GroupId": id, "Comments": param(p, "Comments").unwrap_or(""), "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("AddUserToGroup", Mutating, |st, ctx, p| {
+        let (u, g) = (user_name(p)?, group_name(p)?);
+        st.join(u, g, ctx.now)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListUsersForGroup", Read, |st, ctx, p| {
+        st.users_for_group(ctx, p, 1000, false)
+    }),
+    Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
+    Action::account("ListRoles", Read, |st, ctx, p| {
+        only(p, "ListRoles", &["Marker", "MaxItems", "Tag"])?;
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let filter = TagFilter::from_json(p)?;
+        let page = st.roles.page_where(param(p, "Marker"), n, |_, r| {
+            tags::passes(filter.as_ref(), &r.tags)
+        })?;
+        Ok(page.body("Roles", "Role", |name, r| {
+            let mut v = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()), "Description": r.description,
+                   "MaxSessionDuration": r.max_session, "CreateDate": utc(r.created), "UpdateDate": utc(r.created)});
+            tags::insert_ram(&mut v, &r.tags);
+            v
+        }))
+    }),
+    Action::account("GetRole", Read, |st, _ctx, p| {
+        let name = st.role_key(role_name(p)?);
+        let r = st.roles.get(name).ok_or_else(no_role)?;
+        let mut role = json!({"RoleName": name, "RoleId": r.id, "Arn": st.arn("role", &name.to_lowercase()),
                 "Description": r.description, "AssumeRolePolicyDocument": r.trust, "MaxSessionDuration": r.max_session,
                 "IsServiceLinkedRole": r.slr.is_some(), "CreateDate": utc(r.created), "UpdateDate": utc(r.created),
                 "RolePrincipalName": format!("{name}@role.{}.onaliyunservice.com", st.account_id)});
-            if let (Some((id, at)), Some(o)) = (&r.latest_task, role.as_object_mut()) {
-                o.insert(
-                    "LatestDeletionTask".into(),
-                    json!({"DeletionTaskId": id, "CreateDate": utc(*at)}),
-                );
-            }
-            Ok(json!({ "Role": role }))
+        if let (Some((id, at)), Some(o)) = (&r.latest_task, role.as_object_mut()) {
+            o.insert(
+                "LatestDeletionTask".into(),
+                json!({"DeletionTaskId": id, "CreateDate": utc(*at)}),
+            );
         }
-        "CreateRole" => {
-            let name = role_name(p)?;
-            if name.starts_with(SLR_PREFIX) {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.RoleName.Reserved",
-                    "Role names starting with AliyunServiceRoleFor are reserved for service-linked roles.",
-                ));
-            }
-            let doc = required(p, "AssumeRolePolicyDocument")?;
-            if serde_json::from_str::<Value>(doc).is_err() {
-                return Err(ApiError::new(
-                    400,
-                    "MalformedPolicyDocument",
-                    "The policy document is not valid JSON.",
-                ));
-            }
-            let max = match param(p, "MaxSessionDuration").filter(|s| !s.is_empty()) {
-                None => 3600,
-                Some(s) => s
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (3600..=43_200).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            400,
-                            "InvalidParameter.MaxSessionDuration",
-                            "The parameter - \"MaxSessionDuration\" MUST be in the range of 3600 and 43200.",
-                        )
-                    })?,
-            };
-            st.add_role(name, max, doc, None, now)?;
-            let id = st.roles.get(name).map(|r| r.id.clone());
-            Ok(
-                json!({"Role": {"RoleName": name, "RoleId": id, "Arn": st.arn("role", &name.to_lowercase()), "MaxSessionDuration": max, "CreateDate": utc(now)}}),
-            )
+        Ok(json!({ "Role": role }))
+    }),
+    Action::account("CreateRole", Mutating, |st, ctx, p| {
+        let name = role_name(p)?;
+        if name.starts_with(SLR_PREFIX) {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.RoleName.Reserved",
+                "Role names starting with AliyunServiceRoleFor are reserved for service-linked roles.",
+            ));
         }
-        "DeleteRole" => {
-            st.delete_role(role_name(p)?)?;
-            Ok(json!({}))
+        let doc = required(p, "AssumeRolePolicyDocument")?;
+        if serde_json::from_str::<Value>(doc).is_err() {
+            return Err(ApiError::new(
+                400,
+                "MalformedPolicyDocument",
+                "The policy document is not valid JSON.",
+            ));
         }
-        "ListPolicies" => {
-            let t = param(p, "PolicyType")
-                .filter(|s| !s.is_empty())
-                .map(PolicyType::parse)
-                .transpose()?;
-            let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
-            match t {
-                Some(PolicyType::Custom) => {
-                    let page = st.policies.page(param(p, "Marker"), n)?;
-                    Ok(page.body("Policies", "Policy", custom_policy_json))
+        let max = match param(p, "MaxSessionDuration").filter(|s| !s.is_empty()) {
+            None => 3600,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (3600..=43_200).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "InvalidParameter.MaxSessionDuration",
+                        "The parameter - \"MaxSessionDuration\" MUST be in the range of 3600 and 43200.",
+                    )
+                })?,
+        };
+        st.add_role(name, max, doc, None, ctx.now)?;
+        let id = st.roles.get(name).map(|r| r.id.clone());
+        Ok(
+            json!({"Role": {"RoleName": name, "RoleId": id, "Arn": st.arn("role", &name.to_lowercase()), "MaxSessionDuration": max, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("DeleteRole", Mutating, |st, _ctx, p| {
+        st.delete_role(role_name(p)?)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListPolicies", Read, |st, ctx, p| {
+        let t = param(p, "PolicyType")
+            .filter(|s| !s.is_empty())
+            .map(PolicyType::parse)
+            .transpose()?;
+        only(p, "ListPolicies", &["Marker", "MaxItems", "PolicyType", "Tag"])?;
+        let n = max_items(p, "MaxItems", 1000, 100, ctx.page_limit)?;
+        let filter = TagFilter::from_json(p)?;
+        let keep = |_: &str, pol: &Policy| tags::passes(filter.as_ref(), &pol.tags);
+        match t {
+            Some(PolicyType::Custom) => {
+                let page = st.policies.page_where(param(p, "Marker"), n, keep)?;
+                Ok(page.body("Policies", "Policy", custom_policy_json))
+            }
+            _ => {
+                // System policies (and, without a type, custom ones after them) in one list.
+                let mut all: Vec<Value> = Vec::new();
+                let counts = st.system_attachment_counts();
+                // System policies carry no tags: a tag filter leaves only custom ones.
+                for s in st.system.iter().filter(|_| filter.is_none()) {
+                    let n = counts.get(s.as_str()).copied().unwrap_or(0);
+                    all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
                 }
-                _ => {
-                    // System policies (and, without a type, custom ones after them) in one list.
-                    let mut all: Vec<Value> = Vec::new();
-                    let counts = st.system_attachment_counts();
-                    for s in &st.system {
-                        let n = counts.get(s.as_str()).copied().unwrap_or(0);
-                        all.push(json!({"PolicyName": s, "PolicyType": "System", "DefaultVersion": "v1", "Description": "", "AttachmentCount": n}));
-                    }
-                    if t.is_none() {
-                        all.extend(st.policies.iter().map(|(n, pol)| custom_policy_json(n, pol)));
-                    }
-                    let start = match param(p, "Marker").filter(|m| !m.is_empty()) {
-                        None => 0,
-                        Some(m) => m
-                            .strip_prefix("SYS")
-                            .and_then(|x| x.parse::<usize>().ok())
-                            .ok_or_else(|| {
-                                ApiError::new(
-                                    400,
-                                    "InvalidParameter.Marker",
-                                    "The parameter - \"Marker\" is incorrect.",
-                                )
-                            })?,
-                    };
-                    let end = (start + n).min(all.len());
-                    let items: Vec<Value> = all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
-                    let mut v = json!({"Policies": {"Policy": items}, "IsTruncated": end < all.len()});
-                    if end < all.len()
-                        && let Some(o) = v.as_object_mut()
-                    {
-                        o.insert("Marker".into(), Value::String(format!("SYS{end}")));
-                    }
-                    Ok(v)
+                if t.is_none() {
+                    all.extend(
+                        st.policies
+                            .iter()
+                            .filter(|(n, pol)| keep(n, pol))
+                            .map(|(n, pol)| custom_policy_json(n, pol)),
+                    );
                 }
-            }
-        }
-        "GetPolicy" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            match t {
-                PolicyType::Custom => {
-                    let pol = st.policies.get(name).ok_or_else(no_policy)?;
-                    Ok(json!({"Policy": custom_policy_json(name, pol)}))
+                let start = match param(p, "Marker").filter(|m| !m.is_empty()) {
+                    None => 0,
+                    Some(m) => m
+                        .strip_prefix("SYS")
+                        .and_then(|x| x.parse::<usize>().ok())
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                400,
+                                "InvalidParameter.Marker",
+                                "The parameter - \"Marker\" is incorrect.",
+                            )
+                        })?,
+                };
+                let end = (start + n).min(all.len());
+                let items: Vec<Value> = all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+                let mut v = json!({"Policies": {"Policy": items}, "IsTruncated": end < all.len()});
+                if end < all.len()
+                    && let Some(o) = v.as_object_mut()
+                {
+                    o.insert("Marker".into(), Value::String(format!("SYS{end}")));
                 }
-                PolicyType::System if st.system.contains(name) => Ok(
-                    json!({"Policy": {"PolicyName": name, "PolicyType": "System", "DefaultVersion": "v1"}}),
-                ),
-                PolicyType::System => Err(no_policy()),
+                Ok(v)
             }
         }
-        "CreatePolicy" => {
-            let name = policy_name(p)?;
-            let doc = required(p, "PolicyDocument")?;
-            if serde_json::from_str::<Value>(doc).is_err() {
-                return Err(ApiError::new(
-                    400,
-                    "MalformedPolicyDocument",
-                    "The policy document is not valid JSON.",
-                ));
+    }),
+    Action::account("GetPolicy", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        match t {
+            PolicyType::Custom => {
+                let pol = st.policies.get(name).ok_or_else(no_policy)?;
+                Ok(json!({"Policy": custom_policy_json(name, pol)}))
             }
-            st.add_policy(name, param(p, "Description").unwrap_or(""), doc, now)?;
-            let pol = st.policies.get(name).ok_or_else(no_policy)?;
-            Ok(json!({"Policy": custom_policy_json(name, pol)}))
-        }
-        "CreatePolicyVersion" => {
-            let name = policy_name(p)?;
-            let doc = required(p, "PolicyDocument")?;
-            let v = st.add_version(name, doc, flag(p, "SetAsDefault")?, now)?;
-            let is_default = st.policies.get(name).is_some_and(|x| x.default_version == v.id);
-            Ok(
-                json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": is_default, "PolicyDocument": v.doc, "CreateDate": utc(now)}}),
-            )
-        }
-        "ListPolicyVersions" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            if t == PolicyType::System {
-                if !st.system.contains(name) {
-                    return Err(no_policy());
-                }
-                return Ok(
-                    json!({"PolicyVersions": {"PolicyVersion": [{"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}]}}),
-                );
+            PolicyType::System if st.system.contains(name) => {
+                Ok(json!({"Policy": {"PolicyName": name, "PolicyType": "System", "DefaultVersion": "v1"}}))
             }
-            let pol = st.policies.get(name).ok_or_else(no_policy)?;
-            let vs: Vec<Value> = pol
+            PolicyType::System => Err(no_policy()),
+        }
+    }),
+    Action::account("GetPolicyVersion", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        let id = required(p, "VersionId")?;
+        check_version_id(id)?;
+        if t == PolicyType::System {
+            if !st.system.contains(name) {
+                return Err(no_policy());
+            }
+            if id != "v1" {
+                return Err(no_version());
+            }
+            return Ok(
+                json!({"PolicyVersion": {"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}}),
+            );
+        }
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        let v = pol.versions.iter().find(|v| v.id == id).ok_or_else(no_version)?;
+        Ok(
+            json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": v.id == pol.default_version,
+                  "PolicyDocument": v.doc, "CreateDate": utc(v.created)}}),
+        )
+    }),
+    Action::account("CreatePolicy", Mutating, |st, ctx, p| {
+        let name = policy_name(p)?;
+        let doc = required(p, "PolicyDocument")?;
+        if serde_json::from_str::<Value>(doc).is_err() {
+            return Err(ApiError::new(
+                400,
+                "MalformedPolicyDocument",
+                "The policy document is not valid JSON.",
+            ));
+        }
+        st.add_policy(name, param(p, "Description").unwrap_or(""), doc, ctx.now)?;
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        Ok(json!({"Policy": custom_policy_json(name, pol)}))
+    }),
+    Action::account("CreatePolicyVersion", Mutating, |st, ctx, p| {
+        let name = policy_name(p)?;
+        let doc = required(p, "PolicyDocument")?;
+        let v = st.add_version(name, doc, flag(p, "SetAsDefault")?, ctx.now)?;
+        let is_default = st.policies.get(name).is_some_and(|x| x.default_version == v.id);
+        Ok(
+            json!({"PolicyVersion": {"VersionId": v.id, "IsDefaultVersion": is_default, "PolicyDocument": v.doc, "CreateDate": utc(ctx.now)}}),
+        )
+    }),
+    Action::account("ListPolicyVersions", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        if t == PolicyType::System {
+            if !st.system.contains(name) {
+                return Err(no_policy());
+            }
+            return Ok(
+                json!({"PolicyVersions": {"PolicyVersion": [{"VersionId": "v1", "IsDefaultVersion": true, "PolicyDocument": DEFAULT_DOC}]}}),
+            );
+        }
+        let pol = st.policies.get(name).ok_or_else(no_policy)?;
+        let vs: Vec<Value> = pol
                 .versions
                 .iter()
                 .map(|v| json!({"VersionId": v.id, "IsDefaultVersion": v.id == pol.default_version, "PolicyDocument": v.doc, "CreateDate": utc(v.created)}))
                 .collect();
-            Ok(json!({"PolicyVersions": {"PolicyVersion": vs}}))
-        }
-        "DeletePolicyVersion" => {
-            let name = policy_name(p)?;
-            st.delete_version(name, required(p, "VersionId")?)?;
-            Ok(json!({}))
-        }
-        "DeletePolicy" => {
-            st.delete_policy(policy_name(p)?, flag(p, "CascadingDelete")?)?;
-            Ok(json!({}))
-        }
-        "ListEntitiesForPolicy" => {
-            let name = policy_name(p)?;
-            let t = PolicyType::parse(required(p, "PolicyType")?)?;
-            let holders: Vec<(u8, String, Timestamp)> = match t {
-                PolicyType::Custom => {
-                    let pol = st.policies.get(name).ok_or_else(no_policy)?;
-                    pol.attached
-                        .iter()
-                        .map(|(k, n)| (*k, n.clone(), st.attach_date(*k, n, name, t)))
-                        .collect()
+        Ok(json!({"PolicyVersions": {"PolicyVersion": vs}}))
+    }),
+    Action::account("DeletePolicyVersion", Mutating, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        st.delete_version(name, required(p, "VersionId")?)?;
+        Ok(json!({}))
+    }),
+    Action::account("DeletePolicy", Mutating, |st, _ctx, p| {
+        st.delete_policy(policy_name(p)?, flag(p, "CascadingDelete")?)?;
+        Ok(json!({}))
+    }),
+    Action::account("ListEntitiesForPolicy", Read, |st, _ctx, p| {
+        let name = policy_name(p)?;
+        let t = PolicyType::parse(required(p, "PolicyType")?)?;
+        let holders: Vec<(u8, String, Timestamp)> = match t {
+            PolicyType::Custom => {
+                let pol = st.policies.get(name).ok_or_else(no_policy)?;
+                pol.attached
+                    .iter()
+                    .map(|(k, n)| (*k, n.clone(), st.attach_date(*k, n, name, t)))
+                    .collect()
+            }
+            PolicyType::System => {
+                if !st.system.contains(name) {
+                    return Err(no_policy());
                 }
-                PolicyType::System => {
-                    if !st.system.contains(name) {
-                        return Err(no_policy());
-                    }
-                    st.system_holders(name)
-                }
-            };
-            let mut users = vec![];
-            let mut groups = vec![];
-            let mut roles = vec![];
-            for (k, n, at) in holders {
-                match k {
+                st.system_holders(name)
+            }
+        };
+        let mut users = vec![];
+        let mut groups = vec![];
+        let mut roles = vec![];
+        for (k, n, at) in holders {
+            match k {
                     0 => users.push(json!({"UserName": n, "UserId": st.users.get(&n).map(|u| u.id.clone()), "DisplayName": st.users.get(&n).map(|u| u.display_name.clone()), "AttachDate": utc(at)})),
                     1 => groups.push(json!({"GroupName": n, "Comments": "", "AttachDate": utc(at)})),
                     _ => roles.push(json!({"RoleName": n, "RoleId": st.roles.get(&n).map(|r| r.id.clone()), "Arn": st.arn("role", &n.to_lowercase()), "Description": "", "AttachDate": utc(at)})),
                 }
-            }
-            Ok(json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}))
         }
-        "ListPoliciesForUser" | "ListPoliciesForGroup" | "ListPoliciesForRole" => {
-            let (kind, name) = match action {
-                "ListPoliciesForUser" => (0, user_name(p)?),
-                "ListPoliciesForGroup" => (1, group_name(p)?),
-                _ => (2, role_name(p)?),
-            };
-            let list = st.principal_policies(kind, name)?.clone();
-            let items: Vec<Value> = list
-                .iter()
-                .map(|a| {
-                    let (dv, desc) = match a.kind {
-                        PolicyType::Custom => st
-                            .policies
-                            .get(&a.name)
-                            .map_or(("v1".to_owned(), String::new()), |x| {
-                                (x.default_version.clone(), x.description.clone())
-                            }),
-                        PolicyType::System => ("v1".to_owned(), String::new()),
-                    };
-                    policy_json(a, &dv, &desc)
-                })
-                .collect();
-            Ok(json!({"Policies": {"Policy": items}}))
+        Ok(json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}))
+    }),
+    Action::account("ListPoliciesForUser", Read, |st, _ctx, p| {
+        st.policies_of(0, user_name(p)?)
+    }),
+    Action::account("ListPoliciesForGroup", Read, |st, _ctx, p| {
+        st.policies_of(1, group_name(p)?)
+    }),
+    Action::account("ListPoliciesForRole", Read, |st, _ctx, p| {
+        st.policies_of(2, role_name(p)?)
+    }),
+    Action::account("AttachPolicyToUser", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 0, true)
+    }),
+    Action::account("AttachPolicyToGroup", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 1, true)
+    }),
+    Action::account("AttachPolicyToRole", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 2, true)
+    }),
+    Action::account("DetachPolicyFromUser", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 0, false)
+    }),
+    Action::account("DetachPolicyFromGroup", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 1, false)
+    }),
+    Action::account("DetachPolicyFromRole", Mutating, |st, ctx, p| {
+        st.attachment(ctx, p, 2, false)
+    }),
+    Action::account("GetAccountAlias", Read, |st, _ctx, _p| {
+        Ok(json!({"AccountAlias": st.default_domain.trim_end_matches(".onaliyun.com")}))
+    }),
+    Action::account("SetAccountAlias", Mutating, |st, _ctx, p| {
+        let alias = required(p, "AccountAlias")?;
+        if alias.len() < 3
+            || alias.len() > 63
+            || !alias
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.AccountAlias.Format",
+                "The format of the parameter - \"AccountAlias\" is incorrect.",
+            ));
         }
-        "AttachPolicyToUser"
-        | "AttachPolicyToGroup"
-        | "AttachPolicyToRole"
-        | "DetachPolicyFromUser"
-        | "DetachPolicyFromGroup"
-        | "DetachPolicyFromRole" => {
-            let (kind, name) = if action.ends_with("User") {
-                (0, user_name(p)?)
-            } else if action.ends_with("Group") {
-                (1, group_name(p)?)
-            } else {
-                (2, role_name(p)?)
-            };
-            let pol = policy_name(p)?;
-            let t = required(p, "PolicyType")?;
-            if action.starts_with("Attach") {
-                st.attach(kind, name, pol, t, now)?;
-            } else {
-                st.detach(kind, name, pol, t)?;
-            }
-            Ok(json!({}))
-        }
-        "GetAccountAlias" => Ok(json!({"AccountAlias": st.default_domain.trim_end_matches(".onaliyun.com")})),
-        "SetAccountAlias" => {
-            let alias = required(p, "AccountAlias")?;
-            if alias.len() < 3
-                || alias.len() > 63
-                || !alias
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidParameter.AccountAlias.Format",
-                    "The format of the parameter - \"AccountAlias\" is incorrect.",
-                ));
-            }
-            st.default_domain = format!("{alias}.onaliyun.com");
-            Ok(json!({}))
-        }
-        "ClearAccountAlias" => {
-            st.default_domain = RamState::initial_domain(&st.account_id);
-            Ok(json!({}))
-        }
-        _ => Err(unknown(action)),
-    }
-}
+        st.default_domain = format!("{alias}.onaliyun.com");
+        Ok(json!({}))
+    }),
+    Action::account("ClearAccountAlias", Mutating, |st, _ctx, _p| {
+        st.default_domain = RamState::initial_domain(&st.account_id);
+        Ok(json!({}))
+    }),
+];
 
 fn custom_policy_json(name: &str, pol: &Policy) -> Value {
-    json!({"PolicyName": name, "PolicyType": "Custom", "DefaultVersion": pol.default_version, "Description": pol.description,
-           "AttachmentCount": pol.attached.len(), "CreateDate": utc(pol.created), "UpdateDate": utc(pol.created)})
+    let mut v = json!({"PolicyName": name, "PolicyType": "Custom", "DefaultVersion": pol.default_version, "Description": pol.description,
+           "AttachmentCount": pol.attached.len(), "CreateDate": utc(pol.created), "UpdateDate": utc(pol.created)});
+    tags::insert_ram(&mut v, &pol.tags);
+    v
 }
 
 impl RamState {
+    /// `ListPoliciesForUser` / `ForGroup` / `ForRole` (kind 0, 1, 2).
+    fn policies_of(&mut self, kind: u8, name: &str) -> Result<Value, ApiError> {
+        let name = if kind == 2 {
+            self.role_key(name).to_owned()
+        } else {
+            name.to_owned()
+        };
+        let list = self.principal_policies(kind, &name)?.clone();
+        let items: Vec<Value> = list
+            .iter()
+            .map(|a| {
+                let (dv, desc) = match a.kind {
+                    PolicyType::Custom => self
+                        .policies
+                        .get(&a.name)
+                        .map_or(("v1".to_owned(), String::new()), |x| {
+                            (x.default_version.clone(), x.description.clone())
+                        }),
+                    PolicyType::System => ("v1".to_owned(), String::new()),
+                };
+                policy_json(a, &dv, &desc)
+            })
+            .collect();
+        Ok(json!({"Policies": {"Policy": items}}))
+    }
+
+    /// `AttachPolicyTo*` (`attach`) and `DetachPolicyFrom*` for a user, group or role (kind 0, 1, 2).
+    fn attachment(
+        &mut self,
+        ctx: &CallContext,
+        p: &Params,
+        kind: u8,
+        attach: bool,
+    ) -> Result<Value, ApiError> {
+        let name = match kind {
+            0 => user_name(p)?,
+            1 => group_name(p)?,
+            _ => self.role_key(role_name(p)?),
+        }
+        .to_owned();
+        let pol = policy_name(p)?;
+        let t = required(p, "PolicyType")?;
+        if attach {
+            self.attach(kind, &name, pol, t, ctx.now)?;
+        } else {
+            self.detach(kind, &name, pol, t)?;
+        }
+        Ok(json!({}))
+    }
+
     fn attach_date(&self, kind: u8, principal: &str, policy: &str, t: PolicyType) -> Timestamp {
         let list = match kind {
             0 => self.users.get(principal).map(|u| &u.policies),
@@ -2221,6 +2550,8 @@ impl RamState {
     /// Starts (or returns the running) deletion task of a service-linked role.
     pub(crate) fn start_slr_deletion(&mut self, role: &str, now: Timestamp) -> Result<String, ApiError> {
         self.settle(now);
+        let role = self.role_key(role).to_owned();
+        let role = role.as_str();
         let r = self.roles.get_mut(role).ok_or_else(no_role)?;
         let Some(slr) = &r.slr else {
             return Err(not_exist(
@@ -2270,7 +2601,7 @@ impl RamState {
             let outcome = match usage {
                 Some(u) if !u.is_empty() => Err(u),
                 _ => {
-                    self.roles.remove(&role);
+                    self.remove_role(&role);
                     Ok(())
                 }
             };
@@ -2291,6 +2622,11 @@ impl RamState {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::emulator::api::Product;
+
+    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
+        crate::emulator::catalog::run(Product::Ram, st, c, action, p)
+    }
     use crate::emulator::api::{Caller, Principal};
 
     fn ctx() -> CallContext {
@@ -2358,6 +2694,128 @@ mod tests {
         .unwrap();
         dispatch(&mut st, &c, "DeleteUser", &p(&[("UserName", "a")])).unwrap();
         assert_eq!(del(&mut st), "EntityNotExist.User");
+    }
+
+    #[test]
+    fn update_user_renames_in_place_and_get_policy_version_answers() {
+        let seed: RamSeed = serde_saphyr::from_str(
+            "users: [{name: a, groups: [g], policies: [{name: cp}], mfaDevice: d}, {name: b}]\ngroups: [{name: g}]\npolicies: [{name: cp, versions: 2}]\nvirtualMfaDevices: [{name: d}]",
+        )
+        .unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let c = ctx();
+        let id = st.users.get("a").unwrap().id.clone();
+        let v = dispatch(
+            &mut st,
+            &c,
+            "UpdateUser",
+            &p(&[
+                ("UserName", "a"),
+                ("NewUserName", "a2"),
+                ("NewDisplayName", "A two"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(v["User"]["UserId"], id.as_str());
+        assert_eq!(st.users.iter().map(|x| x.0).collect::<Vec<_>>(), ["a2", "b"]);
+        assert!(st.groups.get("g").unwrap().members.contains("a2"));
+        assert!(
+            st.policies
+                .get("cp")
+                .unwrap()
+                .attached
+                .contains(&(0, "a2".into()))
+        );
+        let e = dispatch(
+            &mut st,
+            &c,
+            "UpdateUser",
+            &p(&[("UserName", "a2"), ("NewUserName", "b")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityAlreadyExists.User");
+        let v = dispatch(
+            &mut st,
+            &c,
+            "GetPolicyVersion",
+            &p(&[
+                ("PolicyName", "cp"),
+                ("PolicyType", "Custom"),
+                ("VersionId", "v2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(v["PolicyVersion"]["IsDefaultVersion"], true);
+        let e = dispatch(
+            &mut st,
+            &c,
+            "GetPolicyVersion",
+            &p(&[
+                ("PolicyName", "cp"),
+                ("PolicyType", "Custom"),
+                ("VersionId", "v9"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityNotExist.Policy.Version");
+    }
+
+    #[test]
+    fn tag_filters_filter_for_real_and_unknown_filters_are_refused() {
+        let seed: RamSeed = serde_saphyr::from_str(
+            "generate: { roles: 30, users: 30 }\nroles: [{name: tagged, tags: [{key: env, value: prod}]}]\nusers: [{name: t, status: freeze, tags: [{key: team, value: core}]}]\npolicies: [{name: p1, tags: [{key: env, value: prod}]}, {name: p2}]",
+        )
+        .unwrap();
+        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let c = ctx();
+        let v = dispatch(
+            &mut st,
+            &c,
+            "ListRoles",
+            &p(&[("Tag", r#"[{"Key":"env","Value":"prod"}]"#), ("MaxItems", "5")]),
+        )
+        .unwrap();
+        let roles = v["Roles"]["Role"].as_array().unwrap();
+        assert_eq!(roles.len(), 1, "{v}");
+        assert_eq!(roles[0]["RoleName"], "tagged");
+        assert_eq!(roles[0]["Tags"]["Tag"][0]["TagKey"], "env");
+        let v = dispatch(&mut st, &c, "ListPolicies", &p(&[("Tag", r#"[{"Key":"env"}]"#)])).unwrap();
+        let names: Vec<&str> = v["Policies"]["Policy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["PolicyName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["p1"]);
+        let v = dispatch(&mut st, &c, "ListRoles", &p(&[("Tag", r#"[{"Key":"nope"}]"#)])).unwrap();
+        assert!(v["Roles"]["Role"].as_array().unwrap().is_empty());
+        let e = dispatch(&mut st, &c, "ListRoles", &p(&[("Tag.1.Key", "env")])).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.Unsupported");
+        let e = dispatch(&mut st, &c, "ListUsers", &p(&[("QueryKeyword", "x")])).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.Unsupported");
+        // IMS: repeat-list tags, both states listed when a tag filter is given
+        let v = crate::emulator::catalog::run(
+            Product::Ims,
+            &mut st,
+            &c,
+            "ListUsers",
+            &p(&[("Tag.1.Key", "team"), ("Tag.1.Value", "core"), ("MaxItems", "3")]),
+        )
+        .unwrap();
+        let users = v["Users"]["User"].as_array().unwrap();
+        assert_eq!(users.len(), 1, "{v}");
+        assert_eq!(users[0]["Status"], "freeze");
+        // role names are unique regardless of case and found in any case
+        let e = dispatch(
+            &mut st,
+            &c,
+            "CreateRole",
+            &p(&[("RoleName", "TAGGED"), ("AssumeRolePolicyDocument", "{}")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityAlreadyExists.Role");
+        let v = dispatch(&mut st, &c, "GetRole", &p(&[("RoleName", "Tagged")])).unwrap();
+        assert_eq!(v["Role"]["RoleName"], "tagged");
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub struct AccountSeed {
     /// How the deletion pre-check and the deletion itself behave.
     #[serde(default)]
     pub deletion: DeletionSeed,
+    /// ResourceManager tags of the member (`ListAccounts` filters on them).
+    #[serde(default)]
+    pub tags: Vec<super::tags::Tag>,
 }
 
 /// `accessRole:` of an account.
@@ -303,6 +306,8 @@ impl Seed {
                     a.account_id
                 )));
             }
+            super::tags::check_seed(&a.tags)
+                .map_err(|e| SeedError::Invalid(format!("account {}: tags: {e}", a.account_id)))?;
             if !(900..=43_200).contains(&a.access_role.max_session_duration) {
                 return Err(SeedError::Invalid(format!(
                     "account {}: accessRole.maxSessionDuration must be 900..43200",

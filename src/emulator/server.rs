@@ -32,6 +32,7 @@ use super::auth::{self, NonceStore, RequestParts, Scheme};
 use super::catalog;
 use super::counters::{self, Counters};
 use super::faults::{self, Fault, FaultConfig, FaultError, Faults};
+use super::policy::Decision;
 use super::seed::Seed;
 use super::throttle::{self, Throttle};
 use super::world::World;
@@ -395,11 +396,25 @@ impl Emulator {
             self.count(Some(product), action, Some(class), &e.code, Some(&account));
             Outcome::Error(e, Some(product), headers)
         };
-        if !auth::permitted(&verified.allow, product, action) {
+        // GetCallerIdentity needs no permission (STS API reference: "no authorization").
+        let open = product == Product::Sts && action == "GetCallerIdentity";
+        if !open && !auth::permitted(&verified.allow, product, action) {
             return fail(
                 auth::no_permission(&verified.caller, product, action),
                 HeaderMap::new(),
             );
+        }
+        // A session policy narrows what an STS key may do.
+        if let Some(sp) = &verified.session_policy
+            && !open
+        {
+            let decision = sp.decide(product, action);
+            if decision != Decision::Allow {
+                return fail(
+                    auth::session_denied(&verified.caller, product, action, decision),
+                    HeaderMap::new(),
+                );
+            }
         }
         let label = auth::action_label(product, action);
         let limits = self.limits();

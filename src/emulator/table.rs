@@ -90,6 +90,18 @@ impl<T> Table<T> {
         self.by_name.insert(name.to_owned(), (seq, value));
     }
 
+    /// Gives an entity a new name, keeping its place in the listing order (no-op when `old` is
+    /// absent or `new` is taken).
+    pub fn rename(&mut self, old: &str, new: &str) {
+        if self.by_name.contains_key(new) {
+            return;
+        }
+        if let Some((seq, v)) = self.by_name.remove(old) {
+            self.order.insert(seq, new.to_owned());
+            self.by_name.insert(new.to_owned(), (seq, v));
+        }
+    }
+
     /// Removes an entity.
     pub fn remove(&mut self, name: &str) -> Option<T> {
         let (seq, v) = self.by_name.remove(name)?;
@@ -114,6 +126,21 @@ impl<T> Table<T> {
     /// # Errors
     /// `InvalidParameter.Marker` for a marker this table did not hand out.
     pub fn page(&self, marker: Option<&str>, max: usize) -> Result<Page<'_, T>, ApiError> {
+        self.page_where(marker, max, |_, _| true)
+    }
+
+    /// One page of the items `keep` accepts, starting at `marker`. The filter applies to the whole
+    /// listing before paging (as the service filters), so a match behind many non-matching items is
+    /// still found, and the marker names the next *matching* item: no empty last page.
+    ///
+    /// # Errors
+    /// `InvalidParameter.Marker` for a marker this table did not hand out.
+    pub fn page_where(
+        &self,
+        marker: Option<&str>,
+        max: usize,
+        keep: impl Fn(&str, &T) -> bool,
+    ) -> Result<Page<'_, T>, ApiError> {
         let start = match marker.filter(|m| !m.is_empty()) {
             None => 0,
             Some(m) => decode_marker(m)?,
@@ -121,13 +148,17 @@ impl<T> Table<T> {
         let mut items = Vec::with_capacity(max.min(self.len()));
         let mut next = None;
         for (seq, name) in self.order.range(start..) {
+            let Some((_, t)) = self.by_name.get(name) else {
+                continue;
+            };
+            if !keep(name, t) {
+                continue;
+            }
             if items.len() == max {
                 next = Some(encode_marker(*seq));
                 break;
             }
-            if let Some((_, t)) = self.by_name.get(name) {
-                items.push((name.as_str(), t));
-            }
+            items.push((name.as_str(), t));
         }
         Ok(Page { items, next })
     }
@@ -198,5 +229,28 @@ mod tests {
         assert_eq!(p.items.iter().map(|x| x.0).collect::<Vec<_>>(), ["c", "d"]);
         assert!(p.next.is_none());
         assert!(t.page(Some("garbage"), 2).is_err());
+    }
+
+    #[test]
+    fn filters_apply_before_paging() {
+        let mut t = Table::default();
+        for i in 0..250 {
+            t.insert(&format!("n{i:03}"), i);
+        }
+        // The only matches are far behind the first page: they are found, with no empty page.
+        let keep = |_: &str, v: &i32| *v == 7 || *v >= 240;
+        let p = t.page_where(None, 5, keep).unwrap();
+        assert_eq!(
+            p.items.iter().map(|x| *x.1).collect::<Vec<_>>(),
+            [7, 240, 241, 242, 243]
+        );
+        let m = p.next.clone().unwrap();
+        let p = t.page_where(Some(&m), 5, keep).unwrap();
+        assert_eq!(p.items.len(), 5);
+        let p = t.page_where(p.next.as_deref(), 5, keep).unwrap();
+        assert_eq!(p.items.iter().map(|x| *x.1).collect::<Vec<_>>(), [249]);
+        assert!(p.next.is_none());
+        let none = t.page_where(None, 5, |_, v| *v > 1000).unwrap();
+        assert!(none.items.is_empty() && none.next.is_none());
     }
 }

@@ -8,9 +8,11 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, CallContext, KeyRecord, Params, Principal, Product};
+use super::catalog::{self, Handler};
 use super::ram::RamState;
 use super::seed::{AccessRoleSeed, DeletionSeed, Seed, SeedError};
-use super::{ims, ram, rm, slr, sts};
+use super::tags::Tag;
+use super::{ram, rm};
 
 /// One account of the directory (the management account included).
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct Account {
     pub deletion: Option<rm::Deletion>,
     /// Gone from the directory (deletion succeeded).
     pub deleted: bool,
+    /// ResourceManager tags.
+    pub tags: Vec<Tag>,
 }
 
 /// The directory, its accounts and the keys.
@@ -89,6 +93,7 @@ impl World {
             check_started: None,
             deletion: None,
             deleted: false,
+            tags: Vec::new(),
         };
         accounts.insert(mgmt.id.clone(), mgmt);
         for a in &seed.accounts {
@@ -116,6 +121,7 @@ impl World {
                     check_started: None,
                     deletion: None,
                     deleted: false,
+                    tags: a.tags.clone(),
                 },
             );
         }
@@ -137,6 +143,7 @@ impl World {
                         expires_at: None,
                         active: k.active,
                         allow: k.allow.clone(),
+                        session_policy: None,
                     },
                 )
             })
@@ -199,17 +206,16 @@ impl World {
                     )
                 })
         }
-        match product {
-            Product::Ram if action == "DeleteServiceLinkedRole" => {
-                slr::dispatch(own(self, &caller_account)?, ctx, action, p)
-            }
-            Product::Ram => ram::dispatch(own(self, &caller_account)?, ctx, action, p),
-            Product::Ims => ims::dispatch(own(self, &caller_account)?, ctx, action, p),
-            Product::ResourceManager if slr::classify(action).is_some() => {
-                slr::dispatch(own(self, &caller_account)?, ctx, action, p)
-            }
-            Product::ResourceManager => rm::dispatch(self, ctx, action, p),
-            Product::Sts => sts::dispatch(self, ctx, action, p),
+        let spec = catalog::find(product, action).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api {action} is not found."),
+            )
+        })?;
+        match spec.handler {
+            Handler::Account(f) => f(own(self, &caller_account)?, ctx, p),
+            Handler::World(f) => f(self, ctx, p),
         }
     }
 

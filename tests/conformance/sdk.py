@@ -97,6 +97,40 @@ class Flavour:
             return self._call_legacy(product, creds, action, params)
         return self._call_tea(product, creds, action, params)
 
+    def call_generic(self, product: str, creds: Creds, action: str, params: dict) -> Result:
+        """The action with exactly these query parameters, through each flavour's generic path
+        (tea-openapi ``call_api``, the legacy ``CommonRequest``): for parameters a product model
+        would drop."""
+        if self.name == "legacy":
+            from aliyunsdkcore.acs_exception.exceptions import ServerException
+            from aliyunsdkcore.request import CommonRequest
+            req = CommonRequest(domain=self.host, version=PRODUCTS[product]["version"], action_name=action)
+            req.set_method("POST")
+            req.set_protocol_type("http")
+            for k, v in params.items():
+                req.add_query_param(k, v)
+            try:
+                raw = json.loads(self._legacy_client(creds).do_action_with_exception(req))
+            except ServerException as e:
+                raise ApiError(self.name, e.get_error_code(), e.get_http_status(), e.get_error_msg(),
+                               e.get_request_id()) from None
+            return Result(body=raw, raw=raw, request_id=raw.get("RequestId"))
+        from alibabacloud_tea_openapi import exceptions as oa_exc
+        from alibabacloud_tea_openapi import utils_models as oa_models
+        from darabonba.runtime import RuntimeOptions
+        client = self._tea_client(product, creds)
+        api = oa_models.Params(action=action, version=PRODUCTS[product]["version"], protocol="HTTPS", pathname="/",
+                               method="POST", auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
+        try:
+            out = client.call_api(api, oa_models.OpenApiRequest(query={k: str(v) for k, v in params.items()}),
+                                  RuntimeOptions())
+        except oa_exc.AlibabaCloudException as e:
+            data = e.data if isinstance(e.data, dict) else {}
+            raise ApiError(self.name, e.code, e.status_code, data.get("Message", e.message),
+                           data.get("RequestId", e.request_id)) from None
+        body = out.get("body") or {}
+        return Result(body=body, raw=body, request_id=body.get("RequestId"))
+
     def tea_models(self, product: str):
         return importlib.import_module(PRODUCTS[product]["tea"] + ".models")
 
@@ -175,7 +209,13 @@ class Flavour:
             req = CommonRequest(domain=self.host, version=PRODUCTS[product]["version"], action_name=action)
             req.set_method("POST")
             for k, v in params.items():
-                req.add_query_param(k, _legacy_str(v))
+                if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                    # repeat-list parameters (IMS Tag): what a CommonRequest user writes by hand
+                    for i, item in enumerate(v, 1):
+                        for sub, sv in item.items():
+                            req.add_query_param(f"{k}.{i}.{sub}", sv)
+                else:
+                    req.add_query_param(k, _legacy_str(v))
         else:
             for k, v in params.items():
                 setter = getattr(req, "set_" + k, None)

@@ -75,6 +75,15 @@ def test_cleanup_in_dependency_order_to_empty(flavour, mgmt):
         for v in ram("ListPolicyVersions", PolicyName=name, PolicyType="Custom").policy_versions.policy_version:
             if not v.is_default_version:
                 ram("DeletePolicyVersion", PolicyName=name, VersionId=v.version_id)
+    # 1b. service credentials, listed account-wide in one walk (alibaba-api.md §10.8)
+    token = None
+    while True:
+        b = ims("ListServiceCredentials", AllUsers=True, **({"NextToken": token} if token else {}))
+        for c in b.service_credentials:
+            ims("DeleteServiceCredential", ServiceCredentialId=c.service_credential_id, UserPrincipalName=c.user_principal_name)
+        if not b.is_truncated:
+            break
+        token = b.next_token
     # 2. users and everything hanging off them
     for u in _all(flavour, "ram", creds, "ListUsers", "Users", "User"):
         name = u["UserName"]
@@ -124,6 +133,15 @@ def test_cleanup_in_dependency_order_to_empty(flavour, mgmt):
         ims("DeleteSAMLProvider", SAMLProviderName=p["SAMLProviderName"])
     for p in _all(flavour, "ims", creds, "ListOIDCProviders", "OIDCProviders", "OIDCProvider"):
         ims("DeleteOIDCProvider", OIDCProviderName=p["OIDCProviderName"])
+    # OAuth applications: installed external ones, provisioned ServerApps, secrets, applications
+    for i in ims("ListApplicationProvisionInfos", SourceType="external").application_provision_infos.application_provision_info:
+        ims("DeprovisionExternalApplication", AppId=i.app_id)
+    for i in ims("ListApplicationProvisionInfos", SourceType="inner").application_provision_infos.application_provision_info:
+        ims("DeprovisionApplication", AppId=i.app_id)
+    for a in ims("ListApplications").applications.application:
+        for sec in ims("ListAppSecretIds", AppId=a.app_id).app_secrets.app_secret or []:
+            ims("DeleteAppSecret", AppId=a.app_id, AppSecretId=sec.app_secret_id)
+        ims("DeleteApplication", AppId=a.app_id)
     for u in _all(flavour, "ims", creds, "ListUsersInRecycleBin", "Users", "User"):
         for k in ims("ListAccessKeysInRecycleBin", UserId=u["UserId"]).access_keys.access_key or []:
             ims("DeleteAccessKeyInRecycleBin", UserId=u["UserId"], UserAccessKeyId=k.access_key_id)
@@ -143,6 +161,11 @@ def test_cleanup_in_dependency_order_to_empty(flavour, mgmt):
     assert _all(flavour, "ims", creds, "ListOIDCProviders", "OIDCProviders", "OIDCProvider") == []
     assert _all(flavour, "ims", creds, "ListUsersInRecycleBin", "Users", "User") == []
     assert ims("GetDefaultDomain").default_domain_name == f"{AID}.onaliyun.com"
+    assert not ims("ListApplications").applications.application
+    assert not ims("ListExternalApplications").external_applications.external_application
+    assert not ims("ListServiceCredentials", AllUsers=True).service_credentials
+    summary = ims("GetAccountSummary").summary_map
+    assert (summary.users, summary.groups, summary.policies, summary.mfadevices) == (0, 0, 0, 0)
     # the empty wrapper is there, as the SDK models expect
     body = flavour.call("ram", creds, "ListUsers", {}).raw
     assert body.get("Users") == {"User": []}, body

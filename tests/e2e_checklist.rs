@@ -67,7 +67,13 @@ accounts:{}{}{}
     )
 }
 
-async fn create(k: &KubeCluster, name: &str, account: &str, endpoint: &str, spec: Value) -> Api<AccountDeletion> {
+async fn create(
+    k: &KubeCluster,
+    name: &str,
+    account: &str,
+    endpoint: &str,
+    spec: Value,
+) -> Api<AccountDeletion> {
     let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
     let mut s = json!({
         "accountId": account, "accountDisplayName": format!("member-{account}"),
@@ -92,10 +98,15 @@ async fn wait_status(
     secs: u64,
     pred: impl Fn(&AccountDeletionStatus) -> bool,
 ) -> AccountDeletionStatus {
-    wait_for(what, Duration::from_secs(secs), Duration::from_millis(250), || {
-        let (api, pred) = (api.clone(), &pred);
-        async move { api.get(name).await.ok()?.status.filter(|s| pred(s)) }
-    })
+    wait_for(
+        what,
+        Duration::from_secs(secs),
+        Duration::from_millis(250),
+        || {
+            let (api, pred) = (api.clone(), &pred);
+            async move { api.get(name).await.ok()?.status.filter(|s| pred(s)) }
+        },
+    )
     .await
 }
 
@@ -122,25 +133,49 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
     );
 
     // Plan first: the applications are inventoried and planned in order.
-    let lenient = create(&k, "lenient", LENIENT, emu.url(), json!({
-        "mode": "Plan", "ram": { "retain": { "applications": ["PORT*"] } }
-    }))
+    let lenient = create(
+        &k,
+        "lenient",
+        LENIENT,
+        emu.url(),
+        json!({
+            "mode": "Plan", "ram": { "retain": { "applications": ["PORT*"] } }
+        }),
+    )
     .await;
-    let st = wait_status(&lenient, "lenient", "a plan", 60, |s| s.phase == Some(Phase::Planned)).await;
+    let st = wait_status(&lenient, "lenient", "a plan", 60, |s| {
+        s.phase == Some(Phase::Planned)
+    })
+    .await;
     assert_eq!(st.inventory.get("applications"), Some(&4), "{:?}", st.inventory);
     let plan = st.plan.clone().unwrap();
     assert_eq!(plan.remaining.get("applications"), Some(&3), "{plan:?}");
-    assert!(st.retained.iter().any(|r| r == "applications/portal"), "{:?}", st.retained);
+    assert!(
+        st.retained.iter().any(|r| r == "applications/portal"),
+        "{:?}",
+        st.retained
+    );
     assert_eq!(st.progress.as_ref().map(|g| g.percent), Some(0));
-    assert_eq!(emu.calls().await["totals"]["mutating"], 0, "Plan mode changed something");
+    assert_eq!(
+        emu.calls().await["totals"]["mutating"],
+        0,
+        "Plan mode changed something"
+    );
 
     // PurgeRam: everything but the retained application goes; progress reaches 100 %.
     let p = json!({ "spec": { "mode": "PurgeRam" } });
     lenient
-        .patch("lenient", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&p))
+        .patch(
+            "lenient",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&p),
+        )
         .await
         .unwrap();
-    let st = wait_status(&lenient, "lenient", "RamEmpty", 180, |s| s.phase == Some(Phase::RamEmpty)).await;
+    let st = wait_status(&lenient, "lenient", "RamEmpty", 180, |s| {
+        s.phase == Some(Phase::RamEmpty)
+    })
+    .await;
     let dump = emu.dump(LENIENT).await;
     assert_eq!(dump["ram"]["applications"], json!(["portal"]), "{}", dump["ram"]);
     assert_eq!(dump["ram"]["externalApplications"], json!([]), "{}", dump["ram"]);
@@ -154,12 +189,20 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
         .unwrap()
         .items
         .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some("lenient") && e.reason.as_deref() == Some("Progress"))
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some("lenient") && e.reason.as_deref() == Some("Progress")
+        })
         .filter_map(|e| e.message)
         .collect();
-    assert!(events.iter().any(|e| e.contains("100% of RAM emptied")), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.contains("100% of RAM emptied")),
+        "{events:?}"
+    );
     let calls = emu.calls().await;
-    assert!(count(&calls, "ims:GetAccountSummary") >= 1, "the summary was never used");
+    assert!(
+        count(&calls, "ims:GetAccountSummary") >= 1,
+        "the summary was never used"
+    );
     assert!(count(&calls, "ims:DeleteServiceCredential") >= 1);
     // The lenient emulator lets passkeys go with their user: they were never listed.
     assert_eq!(count(&calls, "ims:ListPasskeys"), 0);
@@ -167,7 +210,10 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
     // Strict conflicts (the service refusing users with passkeys or service credentials, apps
     // with secrets or an installation): the account still reaches Deleted.
     let strict = create(&k, "strict", STRICT, emu.url(), json!({ "mode": "Delete" })).await;
-    let st = wait_status(&strict, "strict", "Deleted", 240, |s| s.phase == Some(Phase::Deleted)).await;
+    let st = wait_status(&strict, "strict", "Deleted", 240, |s| {
+        s.phase == Some(Phase::Deleted)
+    })
+    .await;
     assert_eq!(st.deleted.get("applications"), Some(&4), "{:?}", st.deleted);
     let calls = emu.calls().await;
     assert!(count(&calls, "ims:DeletePasskey") >= 3, "{}", calls["byAction"]);
@@ -175,10 +221,19 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
 
     // A silence period: its expected end, marked as an estimate.
     let silent = create(&k, "silent", SILENT, emu.url(), json!({ "mode": "Delete" })).await;
-    let st = wait_status(&silent, "silent", "SilencePeriod", 180, |s| s.phase == Some(Phase::SilencePeriod)).await;
+    let st = wait_status(&silent, "silent", "SilencePeriod", 180, |s| {
+        s.phase == Some(Phase::SilencePeriod)
+    })
+    .await;
     let msg = st.message.clone().unwrap_or_default();
-    assert!(msg.contains("expected to end around") && msg.contains("estimate"), "{msg}");
-    let end = st.deletion.as_ref().and_then(|d| d.expected_completion_time.clone());
+    assert!(
+        msg.contains("expected to end around") && msg.contains("estimate"),
+        "{msg}"
+    );
+    let end = st
+        .deletion
+        .as_ref()
+        .and_then(|d| d.expected_completion_time.clone());
     assert!(end.is_some(), "{:?}", st.deletion);
     eprintln!(
         "CHECKLIST: applications inventoried 4, retained 1 (portal), deleted 3 / strict 4; DeletePasskey {}, \

@@ -1651,11 +1651,9 @@ fn update_progress(p: &mut Pass<'_>, remaining: u64) {
 fn progress_now(p: &mut Pass<'_>, extra: u64, remaining: u64) -> Option<PassEvent> {
     let deleted: u64 = p.st.deleted.values().sum::<u64>() + extra;
     let total = deleted + remaining;
-    let percent = if total == 0 {
-        100
-    } else {
-        u32::try_from(deleted * 100 / total).unwrap_or(100)
-    };
+    let percent = (deleted * 100)
+        .checked_div(total)
+        .map_or(100, |p| u32::try_from(p).unwrap_or(100));
     let mut milestone = p.st.progress.as_ref().map_or(0, |g| g.milestone);
     let mut event = None;
     if total >= PROGRESS_EVENTS_FROM

@@ -247,7 +247,8 @@ pub trait PlanApi: Sync {
     ) -> impl Future<Output = Result<SlrStatus, Self::Error>> + Send;
     /// The last deletion task the service knows for a service-linked role (`GetRole`
     /// `LatestDeletionTask`), so a task started by a process that crashed before recording it is
-    /// polled instead of started again. `None` when the API cannot tell.
+    /// polled instead of started again. `None` when the API cannot tell; a not-found error when the
+    /// role itself is gone (its deletion finished).
     fn latest_slr_task(
         &self,
         role: &str,

@@ -425,7 +425,6 @@ impl PlanApi for AliyunClient {
                 .latest_deletion_task
                 .map(|t| t.deletion_task_id)
                 .filter(|id| !id.is_empty())),
-            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -205,7 +205,19 @@ async fn run_slr<A: PlanApi>(
     // process that started it died first): poll it; start a new one only if it failed or is unknown.
     let existing = match existing {
         Some(t) => Some(t),
-        None => api.latest_slr_task(&role).await.ok().flatten(),
+        None => match api.latest_slr_task(&role).await {
+            Ok(t) => t,
+            // The role is gone since the inventory listed it: its deletion finished, send nothing.
+            Err(e) if e.is_not_found() => {
+                return Finished::Slr {
+                    index,
+                    audit: None,
+                    intent: None,
+                    result: Err((e, None)),
+                };
+            }
+            Err(_) => None,
+        },
     };
     if let Some(task_id) = existing {
         match api.slr_deletion_status(&task_id).await {

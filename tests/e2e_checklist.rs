@@ -183,21 +183,31 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
     assert_eq!(st.deleted.get("applications"), Some(&3), "{:?}", st.deleted);
     let g = st.progress.clone().unwrap();
     assert_eq!((g.percent, g.display.as_str()), (100, "100%"), "{g:?}");
-    let events: Vec<String> = Api::<Event>::namespaced(k.client(), NS)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.involved_object.name.as_deref() == Some("lenient") && e.reason.as_deref() == Some("Progress")
-        })
-        .filter_map(|e| e.message)
-        .collect();
-    assert!(
-        events.iter().any(|e| e.contains("100% of RAM emptied")),
-        "{events:?}"
-    );
+    // The Event follows the status write: wait for it.
+    wait_for(
+        "the 100% Progress Event",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let events: Vec<String> = Api::<Event>::namespaced(k.client(), NS)
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.involved_object.name.as_deref() == Some("lenient")
+                        && e.reason.as_deref() == Some("Progress")
+                })
+                .filter_map(|e| e.message)
+                .collect();
+            events
+                .iter()
+                .any(|e| e.contains("100% of RAM emptied"))
+                .then_some(())
+        },
+    )
+    .await;
     let calls = emu.calls().await;
     assert!(
         count(&calls, "ims:GetAccountSummary") >= 1,

@@ -340,7 +340,16 @@ async fn one_owner_per_account_across_namespaces() {
         )
         .await;
         // The other one was refused, by name of the owner, and never wrote an audit line.
-        let notes = warning_events(&k, lns, name, "AccountClaimed").await;
+        let notes = wait_for(
+            "the AccountClaimed Warning Event",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || async {
+                let n = warning_events(&k, lns, name, "AccountClaimed").await;
+                (!n.is_empty()).then_some(n)
+            },
+        )
+        .await;
         assert!(
             notes.iter().any(|n| n.contains(&format!("{owner}/{name}"))),
             "{lns}/{name} was not refused naming {owner}/{name}: {notes:?}; status {:?}",
@@ -486,11 +495,18 @@ async fn endpoint_overrides_only_go_where_the_operator_allows() {
             .starts_with("spec.endpoints.sts "),
         "{st:?}"
     );
-    assert!(
-        !warning_events(&k, "ep", "one-url", "EndpointNotAllowed")
-            .await
-            .is_empty()
-    );
+    wait_for(
+        "the EndpointNotAllowed Warning Event",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            (!warning_events(&k, "ep", "one-url", "EndpointNotAllowed")
+                .await
+                .is_empty())
+            .then_some(())
+        },
+    )
+    .await;
     wait_phase(&ok, "allowed", Phase::Planned, 60).await;
     let st = wait_status(&down, "down", "the unreachable endpoint named", 90, |s| {
         s.last_error

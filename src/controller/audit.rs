@@ -1,7 +1,12 @@
-//! The audit record: one ConfigMap per `AccountDeletion` (`<name>-audit`, owned by it, so it goes
-//! away with it) listing every mutating call with time, action, target, result and Alibaba
-//! RequestId, for compliance reviews and ActionTrail lookups. Bounded: the oldest lines are dropped
-//! beyond [`MAX_BYTES`], and a counter says how many.
+//! The audit record: one ConfigMap per `AccountDeletion` (`<name>-audit`) listing every mutating
+//! call with time, action, target, result and Alibaba RequestId, for compliance reviews and
+//! ActionTrail lookups. Bounded: the oldest lines are dropped beyond [`MAX_BYTES`], and a counter
+//! says how many.
+//!
+//! The record outlives its `AccountDeletion` (an auditor asks about an account after the object
+//! that deleted it is gone): it carries no owner reference, so Kubernetes' garbage collector keeps
+//! it. Annotating the object with [`RETENTION_ANNOTATION`]`: DeleteWithObject` opts out: the record
+//! is then owned by the object and deleted with it. The choice is applied at every write.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +19,25 @@ use crate::plan::execute::AuditEntry;
 
 /// Size cap of the log in the ConfigMap (well under the 1 MiB object limit).
 pub const MAX_BYTES: usize = 512 * 1024;
+
+/// Annotation on an `AccountDeletion` choosing what happens to its audit record when the object is
+/// deleted: `Retain` (default, also for any other value) or `DeleteWithObject`.
+pub const RETENTION_ANNOTATION: &str = "accountdeletion.dev/audit-retention";
+
+/// The owner reference the record gets: only with `DeleteWithObject`.
+fn owner_references(
+    obj: &AccountDeletion,
+) -> Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>> {
+    let opted_out = obj
+        .annotations()
+        .get(RETENTION_ANNOTATION)
+        .is_some_and(|v| v == "DeleteWithObject");
+    if opted_out {
+        obj.controller_owner_ref(&()).map(|o| vec![o])
+    } else {
+        None
+    }
+}
 
 /// The ConfigMap's name for an object.
 #[must_use]
@@ -73,6 +97,7 @@ pub async fn append(
     match existing {
         Some(mut cm) => {
             cm.data = Some(new_data);
+            cm.metadata.owner_references = owner_references(obj);
             api.replace(&name, &PostParams::default(), &cm).await?;
         }
         None => {
@@ -80,7 +105,7 @@ pub async fn append(
                 metadata: ObjectMeta {
                     name: Some(name),
                     namespace: Some(ns),
-                    owner_references: obj.controller_owner_ref(&()).map(|o| vec![o]),
+                    owner_references: owner_references(obj),
                     labels: Some(BTreeMap::from([(
                         "app.kubernetes.io/managed-by".to_string(),
                         "account-deletion-operator".to_string(),
@@ -94,4 +119,44 @@ pub async fn append(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(annotation: Option<&str>) -> AccountDeletion {
+        let mut o: AccountDeletion = serde_json::from_value(serde_json::json!({
+            "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
+            "metadata": {"name": "legacy", "namespace": "ns", "uid": "5f1c2a36-0000-4000-8000-000000000001"},
+            "spec": {"accountId": "2000000000000001", "accountDisplayName": "legacy",
+                     "credentialsSecretRef": {"name": "k"}}
+        }))
+        .unwrap();
+        if let Some(a) = annotation {
+            o.annotations_mut().insert(RETENTION_ANNOTATION.into(), a.into());
+        }
+        o
+    }
+
+    #[test]
+    fn the_record_is_not_owned_by_default_so_it_outlives_the_object() {
+        assert_eq!(owner_references(&obj(None)), None);
+        assert_eq!(owner_references(&obj(Some("Retain"))), None);
+        assert_eq!(
+            owner_references(&obj(Some("deletewithobject"))),
+            None,
+            "values are exact"
+        );
+    }
+
+    #[test]
+    fn delete_with_object_makes_the_object_its_controlling_owner() {
+        let refs = owner_references(&obj(Some("DeleteWithObject"))).expect("owner reference");
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].kind, "AccountDeletion");
+        assert_eq!(refs[0].name, "legacy");
+        assert_eq!(refs[0].uid, "5f1c2a36-0000-4000-8000-000000000001");
+        assert_eq!(refs[0].controller, Some(true));
+    }
 }

@@ -27,6 +27,7 @@
 
 pub mod cluster;
 pub mod emulator;
+pub mod helm;
 pub mod operator;
 pub mod wait;
 
@@ -40,6 +41,17 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The cache of scripts/setup.sh: `$ADO_CACHE`, default ~/.cache/account-deletion-operator.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var("ADO_CACHE") {
+        Ok(c) if !c.is_empty() => PathBuf::from(c),
+        _ => {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            Path::new(&home).join(".cache/account-deletion-operator")
+        }
+    }
+}
 
 /// Installs the ring rustls provider once: reqwest is built with `rustls-no-provider`, so without a
 /// process default its client builder fails.

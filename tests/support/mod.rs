@@ -17,6 +17,8 @@
 //! k.restart_apiserver().await; k.restart_etcd().await; // or stop_*/start_* for outage windows
 //! let emu = Emulator::start(seed_yaml, &[]).await;   // $ADO_BIN_DIR or the cargo-built binary
 //! emu.dump("2000000000000001").await; emu.advance_clock(60).await; emu.calls().await;
+//! let node = KubeNode::start().await;               // + controller-manager, scheduler, containerd, kubelet
+//! node.import_image(&support::image::operator_image().archive); node.api_port(); // pods: hostNetwork
 //! let mut op = Operator::start(k.kubeconfig(), &["run", "--namespaces", "ns",
 //!     "--metrics-addr", "127.0.0.1:0"], &[("ADO_LOG_LEVEL", "debug")]);
 //! let metrics = op.metrics_url().await; op.sigterm(); op.wait_exit(secs(30)).await;
@@ -28,11 +30,16 @@
 pub mod cluster;
 pub mod emulator;
 pub mod helm;
+pub mod image;
+pub mod node;
 pub mod operator;
+pub mod pods;
+pub mod procs;
 pub mod wait;
 
 pub use cluster::KubeCluster;
 pub use emulator::Emulator;
+pub use node::KubeNode;
 pub use operator::Operator;
 pub use wait::{Check, wait_for};
 

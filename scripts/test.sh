@@ -6,11 +6,14 @@
 #   fmt        cargo fmt --all -- --check
 #   clippy     cargo clippy --all-targets -- -D warnings
 #   build      cargo build --bins
-#   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver)
+#   image      the operator image, scripts/build-image.sh (static musl release binary, FROM scratch,
+#              buildah, no registry) as a docker-archive for the test node
+#   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver, and on a real
+#              one-node cluster with the image in a pod: tests/e2e_node.rs)
 #   conformance  the official Alibaba Cloud Python SDKs against target/debug/aliyun-emulator
 #
 # Exported for the tests: KUBE_APISERVER_BIN, ETCD_BIN, ADO_VENV, ADO_CACHE, ADO_BIN_DIR (the built
-# binaries), ADO_EMULATOR_URL (conformance stage only).
+# binaries), ADO_IMAGE / ADO_IMAGE_ARCHIVE (image stage), ADO_EMULATOR_URL (conformance stage only).
 # Options (env): ADO_SKIP_SETUP=1 (reuse an already set-up machine), ADO_STAGES="fmt clippy ..." (subset).
 set -euo pipefail
 
@@ -18,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [[ "${CI:-}" == true ]] && export CARGO_TERM_COLOR=never
 export ADO_CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
-STAGES="${ADO_STAGES:-setup fmt clippy build test conformance}"
+STAGES="${ADO_STAGES:-setup fmt clippy build image test conformance}"
 
 SUMMARY=()
 CURRENT=""
@@ -96,6 +99,12 @@ if wants build; then
     stage build "cargo build --bins"
     cargo build --bins
     done_stage
+fi
+if wants image; then
+    stage image "scripts/build-image.sh --archive $TARGET_DIR/image/account-deletion-operator.tar"
+    img=$(bash scripts/build-image.sh --archive "$TARGET_DIR/image/account-deletion-operator.tar")
+    eval "export ${img//$'\n'/ }"
+    done_stage "$ADO_IMAGE, $(du -h "$ADO_IMAGE_ARCHIVE" | cut -f1) archive"
 fi
 if wants test; then
     stage test "cargo test (KUBE_APISERVER_BIN=$KUBE_APISERVER_BIN ETCD_BIN=$ETCD_BIN ADO_BIN_DIR=$ADO_BIN_DIR)"

@@ -98,7 +98,7 @@ echo "emulator at $EMU; member $MEMBER ($NAME): $(curl -s "$EMU/__emulator/accou
 # ------------------------------------------------------------------ chart + operator
 k POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}' >/dev/null 2>&1 || true
 if [[ "$MODE" == pod ]]; then
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    PORT=$FREE_LISTEN_PORT   # from node-up.sh: free, below the ephemeral port range
     repo=${ADO_IMAGE%:*} tag=${ADO_IMAGE##*:}
     VALUES=$(jq -nc --arg r "$repo" --arg t "$tag" --argjson api "$KUBE_API_PORT" --argjson port "$PORT" \
         '{image: {repository: $r, tag: $t, pullPolicy: "Never"}, watchNamespaces: ["demo"],

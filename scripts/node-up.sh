@@ -50,7 +50,17 @@ trap '((UP)) || bash "$ROOT/scripts/node-down.sh" "$DIR" >/dev/null 2>&1 || true
 out=$(KUBE_DIR="$DIR" bash "$ROOT/scripts/kube-up.sh")
 eval "$out"
 API_PORT=${KUBE_API_URL##*:}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port for a server that binds it later, below the ephemeral range (a port from that range
+# can meanwhile become the local port of an outgoing connection).
+listen_port() { python3 -c 'import random,socket
+low=int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(500):
+    p=random.randrange(10000, max(low, 12000))
+    try:
+        for a in ("127.0.0.1", "0.0.0.0"):
+            s=socket.socket(); s.bind((a, p)); s.close()
+        print(p); break
+    except OSError: pass'; }
 
 # ------------------------------------------------------------------ control plane
 "$KUBE_BIN_DIR/kube-controller-manager" --kubeconfig="$DIR/kubeconfig" \
@@ -90,7 +100,7 @@ done
 
 # ------------------------------------------------------------------ kubelet
 echo "nameserver 127.0.0.1" >"$N/resolv.conf"
-KUBELET_PORT=$(free_port)
+KUBELET_PORT=$(listen_port)
 nsenter --mount="/proc/$(cat "$DIR/containerd.pid")/ns/mnt" -- "$KUBE_BIN_DIR/kubelet" --kubeconfig="$DIR/kubeconfig" --hostname-override="$NODE_NAME" \
     --address="$NODE_NAME" --port="$KUBELET_PORT" --read-only-port=0 --healthz-port=0 \
     --container-runtime=remote --container-runtime-endpoint="unix://$SOCK" \
@@ -124,3 +134,4 @@ echo "KUBE_API_PORT=$API_PORT"
 echo "NODE_NAME=$NODE_NAME"
 echo "CONTAINERD_ADDRESS=$SOCK"
 echo "PAUSE_IMAGE=$PAUSE_IMAGE"
+echo "FREE_LISTEN_PORT=$(listen_port)"

@@ -80,6 +80,28 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// A free TCP port on `ip` for a server that binds it LATER (a kubelet, a hostNetwork pod's
+/// metrics port), chosen below the kernel's ephemeral range (`ip_local_port_range`): a port from
+/// that range can meanwhile become the local port of any outgoing connection, and the server's
+/// bind then fails.
+pub fn free_listen_port(ip: &str) -> u16 {
+    use rand::Rng;
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_low.max(12_000));
+    let mut rng = rand::rng();
+    for _ in 0..500 {
+        let port = rng.random_range(lo..hi);
+        // Free on every address too (a wildcard listener would collide), e.g. 127.0.0.2.
+        if TcpListener::bind((ip, port)).is_ok() && TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} in {lo}..{hi} after 500 tries");
+}
+
 /// Directory of the project's binaries: `$ADO_BIN_DIR` when set, else the directory of the binary
 /// cargo built for this test run (`CARGO_BIN_EXE_*`, so `cargo test` rebuilds it when stale).
 pub fn bin_path(name: &str) -> PathBuf {

@@ -104,6 +104,21 @@ fn pause_image() -> (String, PathBuf) {
     (var("PAUSE_IMAGE"), PathBuf::from(var("PAUSE_IMAGE_ARCHIVE")))
 }
 
+/// The lines of a Go/klog log that say why the process died (klog `F` lines, `panic:`,
+/// `fatal error:`): a klog fatal is followed by every goroutine's stack, so the tail alone hides it.
+fn fatal_lines(log: &Path) -> String {
+    super::read_log(log)
+        .lines()
+        .filter(|l| {
+            l.starts_with('F') && l.get(1..5).is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))
+                || l.starts_with("panic:")
+                || l.starts_with("fatal error:")
+        })
+        .take(10)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One node: its containerd and kubelet.
 struct Node {
     name: String,
@@ -309,10 +324,7 @@ impl KubeNode {
             .as_ref()
             .map(Child::id)
             .expect("containerd running");
-        let port = std::net::TcpListener::bind((node.name.as_str(), 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("free port on {}: {e}", node.name));
+        let port = super::free_listen_port(&node.name);
         let p = |s: &str| node.dir.join(s).to_string_lossy().into_owned();
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--mount=/proc/{containerd_pid}/ns/mnt"))
@@ -404,10 +416,11 @@ impl KubeNode {
                     && let Ok(Some(st)) = c.try_wait()
                 {
                     panic!(
-                        "{what} of node {} exited ({st}); tail of {}:\n{}",
+                        "{what} of node {} exited ({st}); its fatal lines and tail ({}):\n{}\n...\n{}",
                         n.name,
                         log.display(),
-                        tail(&log, 40)
+                        fatal_lines(&log),
+                        tail(&log, 20)
                     );
                 }
             }

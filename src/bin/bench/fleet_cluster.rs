@@ -45,6 +45,8 @@ pub struct Cluster {
     token: String,
     /// `KUBE_API_PORT` and `CONTAINERD_ADDRESS` of scripts/node-up.sh (node clusters only).
     node: Option<(u16, String)>,
+    /// A port free for the pod to bind later (`FREE_LISTEN_PORT`, node clusters only).
+    free_port: Option<u16>,
 }
 
 impl Cluster {
@@ -70,7 +72,9 @@ impl Cluster {
         } else {
             None
         };
+        let free_port = vars.get("FREE_LISTEN_PORT").and_then(|p| p.parse().ok());
         Ok(Cluster {
+            free_port,
             dir: get("KUBE_DIR")?,
             url: get("KUBE_API_URL")?,
             token: get("KUBE_TOKEN")?,
@@ -248,7 +252,9 @@ pub async fn install_pod(
 ) -> Result<Operator, BoxErr> {
     let (api_port, address) = cluster.node.clone().ok_or("not a node cluster")?;
     let (repository, tag) = image.rsplit_once(':').ok_or("image reference without a tag")?;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let metrics_port: u16 = cluster
+        .free_port
+        .ok_or("scripts/node-up.sh printed no FREE_LISTEN_PORT")?;
     let mut values = json!({
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "hostNetwork": true,

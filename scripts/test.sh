@@ -78,6 +78,7 @@ else
 fi
 export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN KUBE_BIN_DIR
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$TARGET_DIR"
 export ADO_BIN_DIR="$TARGET_DIR/debug"
 
 # ---------------------------------------------------------------- Rust
@@ -108,8 +109,8 @@ if wants image; then
 fi
 if wants test; then
     stage test "cargo test (KUBE_APISERVER_BIN=$KUBE_APISERVER_BIN ETCD_BIN=$ETCD_BIN ADO_BIN_DIR=$ADO_BIN_DIR)"
-    cargo test 2>&1 | tee "$ADO_CACHE/cargo-test.log"
-    counts=$(grep -E '^test result:' "$ADO_CACHE/cargo-test.log" \
+    cargo test 2>&1 | tee "$TARGET_DIR/cargo-test.log"
+    counts=$(grep -E '^test result:' "$TARGET_DIR/cargo-test.log" \
         | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d ignored", p, f, i}')
     done_stage "$counts"
 fi
@@ -135,7 +136,7 @@ if wants conformance; then
     echo "aliyun-emulator (pid $EMU_PID) at $ADO_EMULATOR_URL, log $EMU_LOG"
     rc=0
     "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
-        | tee "$ADO_CACHE/conformance.log" || rc=$?
+        | tee "$TARGET_DIR/conformance.log" || rc=$?
     # pipefail gives pytest's status through tee
     kill "$EMU_PID" 2>/dev/null || true
     wait "$EMU_PID" 2>/dev/null || true
@@ -146,7 +147,7 @@ if wants conformance; then
         exit "$rc"
     fi
     rm -f "$EMU_LOG"
-    done_stage "$(grep -E '[0-9]+ passed' "$ADO_CACHE/conformance.log" | tail -n1 | tr -d '=' | xargs)"
+    done_stage "$(grep -E '[0-9]+ passed' "$TARGET_DIR/conformance.log" | tail -n1 | tr -d '=' | xargs)"
 fi
 
 print_summary

@@ -63,6 +63,13 @@ musl_available() {
     rustup target add "$MUSL" >&2 || { log "rustup could not add $MUSL"; return 1; }
 }
 
+# Symbols out of the copy (binutils' strip; the release profile itself is left alone, so the
+# host's release builds, e.g. the benchmark, share their compiled dependencies with this one).
+strip_binary() {
+    command -v strip >/dev/null 2>&1 || { log "no strip (apt-get install binutils); the image keeps the symbols"; return 0; }
+    strip "$1"
+}
+
 # Lays out the image's root filesystem in $1: the binary and the CA bundle (and, for a glibc
 # binary, the libraries it links).
 build_rootfs() {
@@ -72,14 +79,16 @@ build_rootfs() {
     mkdir -p "$out/usr/local/bin" "$out/etc/ssl/certs"
     if musl_available; then
         log "cargo ${cargo_args[*]} --target $MUSL (static)"
-        CARGO_PROFILE_RELEASE_STRIP=symbols cargo "${cargo_args[@]}" --target "$MUSL" >&2
+        cargo "${cargo_args[@]}" --target "$MUSL" >&2
         bin="$TARGET_DIR/$MUSL/release/account-deletion-operator"
         install -m 0755 "$bin" "$out/usr/local/bin/account-deletion-operator"
+        strip_binary "$out/usr/local/bin/account-deletion-operator"
     else
         log "WARNING: no static musl build possible here; using a glibc binary plus the host's libraries"
-        CARGO_PROFILE_RELEASE_STRIP=symbols cargo "${cargo_args[@]}" >&2
+        cargo "${cargo_args[@]}" >&2
         bin="$TARGET_DIR/release/account-deletion-operator"
         install -m 0755 "$bin" "$out/usr/local/bin/account-deletion-operator"
+        strip_binary "$out/usr/local/bin/account-deletion-operator"
         local lib
         for lib in $(ldd "$bin" | grep -oE '/[^ ]+' | sort -u); do
             cp -L --parents "$lib" "$out/"

@@ -49,7 +49,18 @@ pub fn operator_image() -> &'static OperatorImage {
             .map_or_else(|| root.join("target"), PathBuf::from);
         let archive = target.join("image/account-deletion-operator.tar");
         eprintln!("building the operator image with scripts/build-image.sh (ADO_IMAGE_ARCHIVE unset) ...");
-        let out = Command::new("bash")
+        let mut cmd = Command::new("bash");
+        // The nested cargo must see the environment of a shell, not the one `cargo test` gives its
+        // tests (CARGO_*, LD_LIBRARY_PATH): otherwise build scripts see changed variables and the
+        // release build starts over, here and again in the next build from a shell.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            let keep = k == "CARGO_HOME" || k == "CARGO_TARGET_DIR";
+            if (k == "CARGO" || k.starts_with("CARGO_") || k == "LD_LIBRARY_PATH") && !keep {
+                cmd.env_remove(&k);
+            }
+        }
+        let out = cmd
             .arg(root.join("scripts/build-image.sh"))
             .arg("--archive")
             .arg(&archive)

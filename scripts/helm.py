@@ -2,6 +2,7 @@
 
     python scripts/helm.py install RELEASE CHART --namespace NS [--values-json '{...}'] [--kubeconfig F]
                                     [--server-side true|false]
+    python scripts/helm.py upgrade RELEASE CHART --namespace NS [--values-json '{...}'] [--kubeconfig F]
     python scripts/helm.py uninstall RELEASE --namespace NS [--kubeconfig F]
     python scripts/helm.py template RELEASE CHART --namespace NS [--values-json '{...}'] [--values F]
                                      [--json]
@@ -12,6 +13,8 @@
 `template --json` prints {"template path": [parsed documents]} instead of YAML (for tests).
 `install --server-side false` uses client-side apply (Helm v4 defaults to server-side apply, which a
 v1.20 API server mishandles for CRD schemas holding `default: ""`: it turns them into null).
+`upgrade` replaces the release's values with the given ones (like `helm upgrade` without
+`--reuse-values`).
 `lint` prints the findings and exits 1 on any error, or with `--strict` on any warning too.
 """
 import argparse
@@ -89,7 +92,7 @@ def install_with_apply_mode(cfg, a, values, server_side: bool):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["install", "uninstall", "template", "lint"])
+    ap.add_argument("command", choices=["install", "upgrade", "uninstall", "template", "lint"])
     ap.add_argument("release", help="release name (for lint: the chart path)")
     ap.add_argument("chart", nargs="?")
     ap.add_argument("--namespace", default="default")
@@ -127,8 +130,10 @@ def main() -> int:
                 print(f"---\n# Source: {name}\n{body}")
         return 0
     cfg = helm_python.Config(kubeconfig_path=a.kubeconfig, namespace=a.namespace)
-    if a.command == "install":
-        if a.server_side is None:
+    if a.command in ("install", "upgrade"):
+        if a.command == "upgrade":
+            rel = cfg.upgrade(a.chart, a.release, values=values, namespace=a.namespace)
+        elif a.server_side is None:
             rel = cfg.install(a.chart, a.release, values=values, namespace=a.namespace, create_namespace=True)
         else:
             rel = install_with_apply_mode(cfg, a, values, a.server_side == "true")

@@ -8,6 +8,8 @@
 #   3. Kubernetes v1.20.2 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, pause)
 #      built from Debian's source package (scripts/build-kubernetes.sh), cached in
 #      ${ADO_CACHE}/kubernetes-v1.20.2-r3
+#   4. the test node's pause image from that pause binary (scripts/pause-image.sh), cached in
+#      ${ADO_CACHE}/images
 # ADO_CACHE defaults to $HOME/.cache/account-deletion-operator. Network: Debian, PyPI and npm only.
 # Prints timings per step; on success the last lines are `export` statements for the caller.
 set -euo pipefail
@@ -26,7 +28,10 @@ end() { TIMINGS+=("$(printf '%-26s %4ss  %s' "$1" "$(( $(date +%s) - step_start 
 # ---------------------------------------------------------------- 1. apt packages
 APT_PACKAGES=(etcd-server golang-go rsync make golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev openssl jq
               lua5.4 yamllint prometheus curl ca-certificates python3-venv
-              containerd runc buildah musl-tools)
+              containerd runc buildah musl-tools containernetworking-plugins)
+# kubectl for poking at the test node by hand (the demo prints kubectl commands); only when no
+# kubectl is installed already (another package may own /usr/bin/kubectl).
+command -v kubectl >/dev/null 2>&1 || APT_PACKAGES+=(kubernetes-client)
 begin "apt packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -124,6 +129,11 @@ else
 fi
 KUBE_APISERVER_BIN="$KUBE_BIN_DIR/kube-apiserver"
 [[ -x "$KUBE_APISERVER_BIN" ]] || die "kube-apiserver binary missing"
+
+# ---------------------------------------------------------------- 4. pause image (test node sandbox)
+begin "pause image"
+pause_out=$(KUBE_BIN_DIR="$KUBE_BIN_DIR" bash "$ROOT/scripts/pause-image.sh") || die "scripts/pause-image.sh failed"
+end "pause image" "$(echo "$pause_out" | sed -n 's/^PAUSE_IMAGE_ARCHIVE=//p' | xargs basename)"
 
 log "summary:"
 for t in "${TIMINGS[@]}"; do log "  $t"; done

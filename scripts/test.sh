@@ -6,11 +6,14 @@
 #   fmt        cargo fmt --all -- --check
 #   clippy     cargo clippy --all-targets -- -D warnings
 #   build      cargo build --bins
-#   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver)
+#   image      the operator image, scripts/build-image.sh (static musl release binary, FROM scratch,
+#              buildah, no registry) as a docker-archive for the test node
+#   test       cargo test (unit, integration, e2e on a real etcd + kube-apiserver, and on a real
+#              one-node cluster with the image in a pod: tests/e2e_node.rs)
 #   conformance  the official Alibaba Cloud Python and Node.js SDKs against target/debug/aliyun-emulator
 #
 # Exported for the tests: KUBE_APISERVER_BIN, ETCD_BIN, ADO_VENV, ADO_CACHE, ADO_BIN_DIR (the built
-# binaries), ADO_EMULATOR_URL (conformance stage only).
+# binaries), ADO_IMAGE / ADO_IMAGE_ARCHIVE (image stage), ADO_EMULATOR_URL (conformance stage only).
 # Options (env): ADO_SKIP_SETUP=1 (reuse an already set-up machine), ADO_STAGES="fmt clippy ..." (subset).
 set -euo pipefail
 
@@ -18,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [[ "${CI:-}" == true ]] && export CARGO_TERM_COLOR=never
 export ADO_CACHE="${ADO_CACHE:-$HOME/.cache/account-deletion-operator}"
-STAGES="${ADO_STAGES:-setup fmt clippy build test conformance}"
+STAGES="${ADO_STAGES:-setup fmt clippy build image test conformance}"
 
 SUMMARY=()
 CURRENT=""
@@ -81,6 +84,7 @@ else
 fi
 export ADO_CACHE ADO_VENV ETCD_BIN KUBE_APISERVER_BIN KUBE_BIN_DIR ADO_NODE_MODULES
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$TARGET_DIR"
 export ADO_BIN_DIR="$TARGET_DIR/debug"
 
 # ---------------------------------------------------------------- Rust
@@ -103,10 +107,16 @@ if wants build; then
     cargo build --bins
     done_stage
 fi
+if wants image; then
+    stage image "scripts/build-image.sh --archive $TARGET_DIR/image/account-deletion-operator.tar"
+    img=$(bash scripts/build-image.sh --archive "$TARGET_DIR/image/account-deletion-operator.tar")
+    eval "export ${img//$'\n'/ }"
+    done_stage "$ADO_IMAGE, $(du -h "$ADO_IMAGE_ARCHIVE" | cut -f1) archive"
+fi
 if wants test; then
     stage test "cargo test (KUBE_APISERVER_BIN=$KUBE_APISERVER_BIN ETCD_BIN=$ETCD_BIN ADO_BIN_DIR=$ADO_BIN_DIR)"
-    cargo test 2>&1 | tee "$ADO_CACHE/cargo-test.log"
-    counts=$(grep -E '^test result:' "$ADO_CACHE/cargo-test.log" \
+    cargo test 2>&1 | tee "$TARGET_DIR/cargo-test.log"
+    counts=$(grep -E '^test result:' "$TARGET_DIR/cargo-test.log" \
         | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d ignored", p, f, i}')
     done_stage "$counts"
 fi
@@ -131,17 +141,17 @@ if wants conformance; then
     export ADO_EMULATOR_URL="$addr"
     echo "aliyun-emulator (pid $EMU_PID) at $ADO_EMULATOR_URL, log $EMU_LOG"
     rc=0
-    ADO_PY_SUMMARY="$ADO_CACHE/conformance-python.txt" "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
-        | tee "$ADO_CACHE/conformance.log" || rc=$?
+    ADO_PY_SUMMARY="$TARGET_DIR/conformance-python.txt" "$ADO_VENV/bin/python" -m pytest tests/conformance -q -p no:cacheprovider -rfE 2>&1 \
+        | tee "$TARGET_DIR/conformance.log" || rc=$?
     # >>> node-conformance: the same scenario through the official Node.js SDKs (node --test)
     if ((rc == 0)); then
         [[ -d "${ADO_NODE_MODULES:-}/@alicloud" ]] || { echo "no Node SDKs at '${ADO_NODE_MODULES:-}': the setup stage must run first" >&2; exit 1; }
         say "conformance: Node.js SDKs (pop-core, openapi-core V3 and V1)"
-        rm -f "$ADO_CACHE/conformance-node.txt"
+        rm -f "$TARGET_DIR/conformance-node.txt"
         NODE_PATH="$ADO_NODE_MODULES" node --test --test-concurrency=1 \
             --test-reporter=spec --test-reporter-destination=stdout \
-            --test-reporter=./tests/conformance/node/reporter.mjs --test-reporter-destination="$ADO_CACHE/conformance-node.txt" \
-            tests/conformance/node/ 2>&1 | tee "$ADO_CACHE/conformance-node.log" || rc=$?
+            --test-reporter=./tests/conformance/node/reporter.mjs --test-reporter-destination="$TARGET_DIR/conformance-node.txt" \
+            tests/conformance/node/ 2>&1 | tee "$TARGET_DIR/conformance-node.log" || rc=$?
     fi
     # <<< node-conformance
     # pipefail gives pytest's status through tee
@@ -154,8 +164,8 @@ if wants conformance; then
         exit "$rc"
     fi
     rm -f "$EMU_LOG"
-    counts="python: $(paste -sd';' "$ADO_CACHE/conformance-python.txt" | sed 's/;/; /g')"
-    counts+=" | node: $(paste -sd';' "$ADO_CACHE/conformance-node.txt" | sed 's/;/; /g')"
+    counts="python: $(paste -sd';' "$TARGET_DIR/conformance-python.txt" | sed 's/;/; /g')"
+    counts+=" | node: $(paste -sd';' "$TARGET_DIR/conformance-node.txt" | sed 's/;/; /g')"
     echo "conformance per SDK: $counts"
     done_stage "$counts"
 fi

@@ -238,9 +238,15 @@ fn assert_hardened_deployment(r: &Rendered, what: &str) {
         (Some("/readyz"), Some("metrics")),
         "{what}"
     );
+    // All addresses, or with hostNetwork only the pod's IP (the node's), never every interface.
+    let bind = if pod["hostNetwork"] == true {
+        "$(POD_IP)"
+    } else {
+        "0.0.0.0"
+    };
     assert_eq!(
         env_value(c, "ADO_METRICS_ADDR"),
-        Some(format!("0.0.0.0:{}", port["containerPort"])),
+        Some(format!("{bind}:{}", port["containerPort"])),
         "{what}: metrics address matches the container port"
     );
     assert!(

@@ -17,6 +17,8 @@
 //! k.restart_apiserver().await; k.restart_etcd().await; // or stop_*/start_* for outage windows
 //! let emu = Emulator::start(seed_yaml, &[]).await;   // $ADO_BIN_DIR or the cargo-built binary
 //! emu.dump("2000000000000001").await; emu.advance_clock(60).await; emu.calls().await;
+//! let node = KubeNode::start().await;               // + controller-manager, scheduler, containerd, kubelet
+//! node.import_image(&support::image::operator_image().archive); node.api_port(); // pods: hostNetwork
 //! let mut op = Operator::start(k.kubeconfig(), &["run", "--namespaces", "ns",
 //!     "--metrics-addr", "127.0.0.1:0"], &[("ADO_LOG_LEVEL", "debug")]);
 //! let metrics = op.metrics_url().await; op.sigterm(); op.wait_exit(secs(30)).await;
@@ -27,11 +29,17 @@
 
 pub mod cluster;
 pub mod emulator;
+pub mod helm;
+pub mod image;
+pub mod node;
 pub mod operator;
+pub mod pods;
+pub mod procs;
 pub mod wait;
 
 pub use cluster::KubeCluster;
 pub use emulator::Emulator;
+pub use node::KubeNode;
 pub use operator::Operator;
 pub use wait::{Check, wait_for};
 
@@ -40,6 +48,17 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The cache of scripts/setup.sh: `$ADO_CACHE`, default ~/.cache/account-deletion-operator.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var("ADO_CACHE") {
+        Ok(c) if !c.is_empty() => PathBuf::from(c),
+        _ => {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            Path::new(&home).join(".cache/account-deletion-operator")
+        }
+    }
+}
 
 /// Installs the ring rustls provider once: reqwest is built with `rustls-no-provider`, so without a
 /// process default its client builder fails.
@@ -59,6 +78,28 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().expect("local_addr of probe listener").port())
         .collect()
+}
+
+/// A free TCP port on `ip` for a server that binds it LATER (a kubelet, a hostNetwork pod's
+/// metrics port), chosen below the kernel's ephemeral range (`ip_local_port_range`): a port from
+/// that range can meanwhile become the local port of any outgoing connection, and the server's
+/// bind then fails.
+pub fn free_listen_port(ip: &str) -> u16 {
+    use rand::Rng;
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_low.max(12_000));
+    let mut rng = rand::rng();
+    for _ in 0..500 {
+        let port = rng.random_range(lo..hi);
+        // Free on every address too (a wildcard listener would collide), e.g. 127.0.0.2.
+        if TcpListener::bind((ip, port)).is_ok() && TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} in {lo}..{hi} after 500 tries");
 }
 
 /// Directory of the project's binaries: `$ADO_BIN_DIR` when set, else the directory of the binary

@@ -58,3 +58,15 @@ policy/v1
 policy/v1beta1
 {{- end }}
 {{- end }}
+
+{{/* Address the metrics server binds: metrics.bindAddress, else the pod IP with hostNetwork (not
+every interface of the node), else all addresses. */}}
+{{- define "ado.metricsBindAddress" -}}
+{{- if .Values.metrics.bindAddress -}}
+{{- .Values.metrics.bindAddress -}}
+{{- else if .Values.hostNetwork -}}
+$(POD_IP)
+{{- else -}}
+0.0.0.0
+{{- end }}
+{{- end }}

@@ -26,6 +26,7 @@ use account_deletion_operator::aliyun::transport::Transport;
 use account_deletion_operator::plan::execute::{ExecOptions, run as execute};
 use account_deletion_operator::plan::{Kind, Plan, PlanApi, PlanOptions};
 
+mod fleet_cluster;
 mod operator_fleet;
 
 const MGMT_ACCOUNT: &str = "1000000000000001";
@@ -90,6 +91,10 @@ struct Args {
     /// flight only hold more plans in memory while they wait for budget.
     #[arg(long)]
     fleet_in_flight: Option<usize>,
+    /// Run Fleet/Operator with the operator binary as a process beside etcd + kube-apiserver
+    /// instead of as a pod (the image, the Helm chart) on a one-node cluster.
+    #[arg(long)]
+    fleet_operator_process: bool,
     /// Skip the sequential SDK baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -929,7 +934,7 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             }
             if scn == Scenario::Fleet && regime == Regime::Rate {
                 eprintln!(
-                    "bench: running Fleet/Operator (the operator binary, kube-apiserver, AccountDeletion objects) ..."
+                    "bench: running Fleet/Operator (the operator in a pod on a one-node cluster, AccountDeletion objects) ..."
                 );
                 let in_flight = args
                     .fleet_in_flight

@@ -1,22 +1,26 @@
-//! The fleet row run the way users run it: the real `account-deletion-operator` binary against a
-//! real etcd + kube-apiserver (`scripts/kube-up.sh`, the build `scripts/setup.sh` caches), with one
+//! The fleet row run the way users run it: the operator image installed with the Helm chart on a
+//! one-node Kubernetes cluster (`scripts/node-up.sh`: etcd, kube-apiserver, controller-manager,
+//! scheduler, containerd, kubelet; the pod with hostNetwork), or with `--fleet-operator-process`
+//! the release binary beside etcd + kube-apiserver (`scripts/kube-up.sh`), with one
 //! `AccountDeletion` object per member account. Each object is planned (mode Plan), then approved
 //! by its plan hash and switched to mode Delete; the row times from the approval until every
-//! object reports phase Deleted, and reads the operator's peak RSS and CPU from /proc.
+//! object reports phase Deleted, and reads the operator's peak RSS and CPU from /proc (the
+//! container's process is a host process).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, CustomResourceExt};
 use serde_json::json;
 
 use account_deletion_operator::crd::AccountDeletion;
 
+use super::fleet_cluster::{self, Cluster, Operator};
 use super::{
     Args, BoxErr, CallTotals, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id, fleet_bound,
     proc_cpu_seconds, seed,
@@ -24,87 +28,6 @@ use super::{
 
 const NAMESPACE: &str = "bench";
 const SECRET: &str = "rd-management-key";
-
-/// etcd + kube-apiserver started by `scripts/kube-up.sh`, stopped by `scripts/kube-down.sh`.
-struct Cluster {
-    dir: String,
-    url: String,
-    token: String,
-}
-
-impl Cluster {
-    fn up() -> Result<Cluster, BoxErr> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("bash")
-            .arg(root.join("scripts/kube-up.sh"))
-            .stderr(Stdio::inherit())
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("scripts/kube-up.sh failed ({})", out.status).into());
-        }
-        let vars: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        let get = |k: &str| {
-            vars.get(k)
-                .cloned()
-                .ok_or_else(|| format!("kube-up.sh printed no {k}"))
-        };
-        Ok(Cluster {
-            dir: get("KUBE_DIR")?,
-            url: get("KUBE_API_URL")?,
-            token: get("KUBE_TOKEN")?,
-        })
-    }
-
-    fn client(&self) -> Result<Client, BoxErr> {
-        let mut cfg = kube::Config::new(self.url.parse()?);
-        cfg.accept_invalid_certs = true;
-        cfg.auth_info = serde_json::from_value(json!({ "token": self.token }))?;
-        Ok(Client::try_from(cfg)?)
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        Path::new(&self.dir).join("kubeconfig")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let _ = Command::new("bash")
-            .arg(root.join("scripts/kube-down.sh"))
-            .arg(&self.dir)
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// The operator process; killed when dropped.
-struct Operator(Child);
-
-impl Operator {
-    /// The objects, or an error naming the log if the operator has exited.
-    async fn list_while_running(
-        &mut self,
-        api: &Api<AccountDeletion>,
-        dir: &Path,
-    ) -> Result<Vec<AccountDeletion>, BoxErr> {
-        if let Some(code) = self.0.try_wait()? {
-            let log = dir.join("operator.log");
-            return Err(format!("the operator exited ({code}); see {}", log.display()).into());
-        }
-        Ok(api.list(&ListParams::default()).await?.items)
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The operator binary next to this one, built first when `cargo run --bin bench` did not build
 /// it (cargo builds only the binary it runs).
@@ -153,12 +76,24 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     std::fs::write(&seed_path, seed(Scenario::Fleet, n, false).to_string())?;
     let emu = Emulator::start(&seed_path).await?;
     emu.put("limits", json!({"qpsPerAccount": args.rate})).await?;
-    let cluster = Cluster::up()?;
+    let as_pod = !args.fleet_operator_process;
+    let image = if as_pod {
+        Some(fleet_cluster::operator_image(dir)?)
+    } else {
+        None
+    };
+    let cluster = match &image {
+        Some((_, archive)) => Cluster::one_node(archive)?,
+        None => Cluster::api_server_only()?,
+    };
     let client = cluster.client()?;
 
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &AccountDeletion::crd())
-        .await?;
+    if !as_pod {
+        // The chart installs the CRD in the pod variant.
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.create(&PostParams::default(), &AccountDeletion::crd())
+            .await?;
+    }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -177,24 +112,37 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         )
         .await?;
 
-    let exe = operator_binary()?;
-    let log = std::fs::File::create(dir.join("operator.log"))?;
-    let mut op = Operator(
-        Command::new(&exe)
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .args(["run", "--namespaces", NAMESPACE, "--metrics-addr", "127.0.0.1:0"])
-            .args(["--concurrency", &in_flight.to_string()])
-            .args(["--global-qps", &args.fleet_global_qps.to_string()])
-            .args(["--account-qps", &args.rate.to_string()])
-            .args(["--account-concurrency", &args.concurrency.to_string()])
-            .args(["--poll-seconds", "1", "--log-format", "json"])
-            .args(["--allowed-endpoints", &emu.url])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("{}: {e} (cargo build --release first)", exe.display()))?,
-    );
-    let pid = op.0.id();
+    let mut op = match &image {
+        Some((reference, _)) => {
+            let tuning = json!({
+                "concurrency": {"objects": in_flight, "perAccount": args.concurrency},
+                "rateLimits": {"globalQps": args.fleet_global_qps, "accountQps": args.rate},
+                "timing": {"pollSeconds": 1},
+                "allowedEndpoints": [emu.url],
+            });
+            fleet_cluster::install_pod(&cluster, reference, NAMESPACE, &tuning).await?
+        }
+        None => {
+            let exe = operator_binary()?;
+            let log = std::fs::File::create(dir.join("operator.log"))?;
+            Operator::Process(
+                Command::new(&exe)
+                    .env("KUBECONFIG", cluster.kubeconfig())
+                    .args(["run", "--namespaces", NAMESPACE, "--metrics-addr", "127.0.0.1:0"])
+                    .args(["--concurrency", &in_flight.to_string()])
+                    .args(["--global-qps", &args.fleet_global_qps.to_string()])
+                    .args(["--account-qps", &args.rate.to_string()])
+                    .args(["--account-concurrency", &args.concurrency.to_string()])
+                    .args(["--poll-seconds", "1", "--log-format", "json"])
+                    .args(["--allowed-endpoints", &emu.url])
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .spawn()
+                    .map_err(|e| format!("{}: {e} (cargo build --release first)", exe.display()))?,
+            )
+        }
+    };
+    let pid = op.pid();
 
     // The CRD may take a moment to be served: retry the first create.
     let api: Api<AccountDeletion> = Api::namespaced(client.clone(), NAMESPACE);
@@ -219,7 +167,8 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     eprintln!("bench: {n} AccountDeletion objects created; waiting for their plans ...");
     let deadline = Instant::now() + Duration::from_secs(1800);
     let planned = loop {
-        let list = op.list_while_running(&api, dir).await?;
+        op.check_running(dir, &cluster)?;
+        let list = api.list(&ListParams::default()).await?.items;
         let ready: Vec<&AccountDeletion> = list
             .iter()
             .filter(|o| {
@@ -268,7 +217,8 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let mut deleted_objects;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let list = op.list_while_running(&api, dir).await?;
+        op.check_running(dir, &cluster)?;
+        let list = api.list(&ListParams::default()).await?.items;
         deleted_objects = 0;
         for o in &list {
             let name = o.metadata.name.clone().unwrap_or_default();
@@ -313,8 +263,12 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let (bound, bound_note) = fleet_bound(total, mutating, n, args.fleet_global_qps, args.rate);
     let first = finished.values().copied().fold(f64::INFINITY, f64::min);
     let last = finished.values().copied().fold(0.0, f64::max);
+    let how = match &image {
+        Some((reference, _)) => format!("the operator in a pod ({reference}, Helm chart, one node)"),
+        None => "the operator binary as a process".to_string(),
+    };
     let mut extra = format!(
-        "{:.0} calls/s achieved; emulator CPU {:.1}s; {n} AccountDeletion objects, operator --concurrency {in_flight}; \
+        "{how}; {:.0} calls/s achieved; emulator CPU {:.1}s; {n} AccountDeletion objects, operator --concurrency {in_flight}; \
          {} Deleted; first {first:.1}s, last {last:.1}s after approval, spread {:.1}s",
         total as f64 / wall.max(1e-9),
         emu.cpu_seconds(),
@@ -325,7 +279,12 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         extra.push_str(&format!("; {} NOT Deleted", n - finished.len()));
     }
     Ok(Row {
-        name: "Fleet/Operator".into(),
+        name: if as_pod {
+            "Fleet/Operator"
+        } else {
+            "Fleet/Operator (process)"
+        }
+        .into(),
         objects: deleted_objects,
         all_objects: before.saturating_sub(after),
         total,

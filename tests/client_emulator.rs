@@ -425,3 +425,78 @@ async fn a_per_api_limit_answers_throttling_api_and_the_client_paces_that_action
         "{calls}"
     );
 }
+
+#[tokio::test]
+async fn a_stated_per_operation_quota_is_kept_after_its_first_answer_and_other_apis_are_untouched() {
+    use account_deletion_operator::aliyun::credentials::CredentialProvider;
+    use account_deletion_operator::aliyun::ratelimit::RateLimits;
+    use account_deletion_operator::aliyun::transport::Transport;
+    use futures::StreamExt;
+    use std::sync::Arc;
+
+    let emu = Emulator::start(SEED, &[]).await;
+    support::ensure_crypto();
+    // One operation with its own quota the way Alibaba writes them; the account itself unlimited.
+    let limits = emu
+        .put_limits(&serde_json::json!({"quotas": {"ram:ListAccessKeys": "4/1 s"}}))
+        .await;
+    assert_eq!(limits["quotas"]["ram:ListAccessKeys"], "4/1 s", "{limits}");
+    let (status, body) = emu
+        .request(
+            "PUT",
+            "/__emulator/limits",
+            Some(br#"{"quotas": {"ram:ListUsers": "fast"}}"#.to_vec()),
+            Some("application/json"),
+        )
+        .await;
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        status == 400 && body.contains("200/60 s"),
+        "a malformed quota is refused with the format: {status} {body}"
+    );
+
+    let transport = Transport::new(ClientConfig::for_emulator(emu.url()))
+        .unwrap()
+        .with_limits(Arc::new(RateLimits::new(50.0, 0.0)));
+    let mgmt = AliyunClient::from_parts(
+        Arc::new(transport),
+        CredentialProvider::fixed(Credentials::new(MGMT_KEY, MGMT_SECRET)),
+    );
+    let m = mgmt
+        .assume_role_client(MEMBER, DEFAULT_ACCESS_ROLE, "ado-client-test")
+        .await
+        .unwrap();
+    emu.request("DELETE", "/__emulator/calls", None, None).await;
+    let keys = futures::stream::iter(0..24)
+        .map(|_| m.list_access_keys("alice"))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let groups = futures::stream::iter(0..24)
+        .map(|_| m.ram().list_groups_for_user("alice"))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let (keys, groups) = tokio::join!(keys, groups);
+    assert!(keys.iter().all(Result::is_ok), "{keys:?}");
+    assert!(groups.iter().all(Result::is_ok), "{groups:?}");
+    let calls = emu.calls().await;
+    let code = |action: &str, code: &str| -> u64 {
+        calls["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["action"] == action && c["code"] == code)
+            .map(|c| c["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    // The bucket's 4 tokens, then throttled answers only for calls sent before the first one
+    // came back with `Limit:4` (at most the 8 in flight): after that the client keeps to 4/s.
+    let throttled = code("ListAccessKeys", "Throttling.Api");
+    assert!((1..=8).contains(&throttled), "{throttled} throttled: {calls}");
+    assert_eq!(code("ListAccessKeys", "OK"), 24, "{calls}");
+    assert_eq!(code("ListGroupsForUser", "OK"), 24, "{calls}");
+    assert_eq!(
+        code("ListGroupsForUser", "Throttling.Api") + code("ListGroupsForUser", "Throttling.User"),
+        0,
+        "the other API is never throttled: {calls}"
+    );
+}

@@ -136,13 +136,16 @@ pub struct AliyunError {
     pub request_id: Option<String>,
     /// HTTP status, when a response arrived.
     pub http_status: Option<u16>,
-    /// `Recommend` (error-center link).
-    pub recommend: Option<String>,
+    /// `Recommend` (error-center link; boxed to keep the error small).
+    pub recommend: Option<Box<str>>,
     /// `AccessDeniedDetail` on permission errors (boxed: it is rare and large).
     pub access_denied_detail: Option<Box<AccessDeniedDetail>>,
     /// Server-requested delay in ms before the next attempt (`x-acs-retry-after`, `x-ratelimit-*`);
     /// see [`AliyunError::retry_after`].
     pub retry_after_ms: Option<u32>,
+    /// The `Limit` of a per-API throttling answer (`x-ratelimit-user-api: Limit:20,...`): the
+    /// operation's own quota, which the client's budget for that API starts from.
+    pub api_limit: Option<u32>,
 }
 
 impl fmt::Display for AliyunError {
@@ -193,6 +196,7 @@ impl AliyunError {
             recommend: None,
             access_denied_detail: None,
             retry_after_ms: None,
+            api_limit: None,
         }
     }
 
@@ -265,9 +269,10 @@ impl AliyunError {
                 .request_id
                 .or_else(|| header_request_id.map(str::to_string)),
             http_status: Some(status),
-            recommend: parsed.recommend,
+            recommend: parsed.recommend.map(String::into_boxed_str),
             access_denied_detail,
             retry_after_ms: None,
+            api_limit: None,
         }
     }
 

@@ -22,18 +22,24 @@ const BURST: f64 = 2.0;
 
 #[derive(Debug)]
 struct State {
+    /// Highest rate: the configured one, or an API's stated quota once it is known.
+    ceiling: f64,
     /// Current (adapted) rate, calls per second.
     rate: f64,
     /// The earliest time the next call may be sent.
     next: Instant,
     /// No call before this (server retry hint).
     paused_until: Instant,
+    /// When the ceiling was lowered to a stated quota: answers to calls sent before that say
+    /// nothing about the new rate.
+    capped_at: Option<Instant>,
 }
 
 /// One paced budget.
 #[derive(Debug)]
 pub struct RateLimiter {
-    configured: f64,
+    /// Lowest fraction of the ceiling the adaptive backoff goes down to.
+    floor: f64,
     state: Mutex<State>,
 }
 
@@ -41,13 +47,19 @@ impl RateLimiter {
     /// A limiter of `qps` calls per second (`qps > 0`).
     #[must_use]
     pub fn new(qps: f64) -> RateLimiter {
+        RateLimiter::with_floor(qps, FLOOR)
+    }
+
+    fn with_floor(qps: f64, floor: f64) -> RateLimiter {
         let now = Instant::now();
         RateLimiter {
-            configured: qps,
+            floor,
             state: Mutex::new(State {
+                ceiling: qps,
                 rate: qps,
                 next: now,
                 paused_until: now,
+                capped_at: None,
             }),
         }
     }
@@ -76,16 +88,44 @@ impl RateLimiter {
     /// The server throttled a call: slow down and honour its retry hint.
     pub fn on_throttled(&self, retry_after: Option<Duration>) {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.rate = (s.rate * DECREASE).max(self.configured * FLOOR);
+        s.rate = (s.rate * DECREASE).max(s.ceiling * self.floor);
         let pause = retry_after.unwrap_or(Duration::from_secs_f64(1.0 / s.rate));
         s.paused_until = s.paused_until.max(Instant::now() + pause);
+    }
+
+    /// A per-API throttled answer to a call sent at `sent`, stating the quota `limit` (calls per
+    /// second) when it did. A stated quota lower than the ceiling becomes the ceiling (no
+    /// guessing by repeated throttling); answers to calls sent before that only pause; anything
+    /// else slows down as [`RateLimiter::on_throttled`] does.
+    fn on_api_throttled(&self, sent: Instant, limit: Option<u32>, retry_after: Option<Duration>) {
+        {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            let pause = |s: &mut State| {
+                if let Some(p) = retry_after {
+                    s.paused_until = s.paused_until.max(now + p);
+                }
+            };
+            if let Some(q) = limit.map(f64::from).filter(|q| *q < s.ceiling) {
+                s.ceiling = q;
+                s.rate = s.rate.min(q);
+                s.capped_at = Some(now);
+                pause(&mut s);
+                return;
+            }
+            if s.capped_at.is_some_and(|at| sent < at) {
+                pause(&mut s);
+                return;
+            }
+        }
+        self.on_throttled(retry_after);
     }
 
     /// A call went through: win back some of the rate lost to throttling.
     pub fn on_success(&self) {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if s.rate < self.configured {
-            s.rate = (s.rate + self.configured * INCREASE).min(self.configured);
+        if s.rate < s.ceiling {
+            s.rate = (s.rate + s.ceiling * INCREASE).min(s.ceiling);
         }
     }
 
@@ -96,6 +136,19 @@ impl RateLimiter {
     }
 }
 
+/// What a throttled answer said, as the budgets need it.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle<'a> {
+    /// `Throttling.Api` (one API's quota) or the account's `Throttling.User` / `Throttling`.
+    pub code: &'a str,
+    /// The server's retry hint.
+    pub retry_after: Option<Duration>,
+    /// The API's stated quota (`Limit` of `x-ratelimit-user-api`), read as calls per second.
+    pub api_limit: Option<u32>,
+    /// When the throttled call was sent.
+    pub sent: Instant,
+}
+
 /// The budgets of one operator process: per account, per (account, action) where the API has
 /// shown it needs one, and global. Shared by every client the operator builds, whatever
 /// credentials they use.
@@ -103,7 +156,11 @@ impl RateLimiter {
 /// Alibaba limits some APIs below the account's overall rate and says so with `Throttling.Api`
 /// (`x-ratelimit-user-api`); `Throttling.User` / `Throttling` is the account's limit. A per-API
 /// answer slows only that action (a budget for it is created on the first one), so one slow API
-/// does not hold back the account's other calls.
+/// does not hold back the account's other calls. When the answer states the quota
+/// (`x-ratelimit-user-api: Limit:20,...`), the budget starts at it (read as calls per second, the
+/// unit of the finest quotas) instead of finding it by repeated throttling; a quota over a longer
+/// window ("200/60 s") still throttles, and the budget then keeps slowing down (to 1 % of its
+/// ceiling at most) while honouring each retry hint.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     account_qps: f64,
@@ -114,6 +171,9 @@ pub struct RateLimits {
 
 /// Ceiling of a per-action budget when no account budget is configured, calls per second.
 const ACTION_CEILING_QPS: f64 = 100.0;
+
+/// Lowest fraction of its ceiling a per-action budget slows down to.
+const ACTION_FLOOR: f64 = 0.01;
 
 /// The code of a per-API limit (as opposed to the account's).
 pub const PER_API_THROTTLE: &str = "Throttling.Api";
@@ -161,7 +221,7 @@ impl RateLimits {
             };
             Some(
                 m.entry(key)
-                    .or_insert_with(|| Arc::new(RateLimiter::new(ceiling)))
+                    .or_insert_with(|| Arc::new(RateLimiter::with_floor(ceiling, ACTION_FLOOR)))
                     .clone(),
             )
         } else {
@@ -169,12 +229,14 @@ impl RateLimits {
         }
     }
 
-    /// Waits until a call of `action` for `account` may be sent under every budget.
+    /// Waits until a call of `action` for `account` may be sent under every budget. The API's
+    /// own budget comes first: a call waiting for it must not hold a slot of the account's budget
+    /// that another API could have used.
     pub async fn acquire(&self, account: &str, action: &str) {
-        if let Some(a) = self.account(account) {
+        if let Some(a) = self.action(account, action, false) {
             a.acquire().await;
         }
-        if let Some(a) = self.action(account, action, false) {
+        if let Some(a) = self.account(account) {
             a.acquire().await;
         }
         if let Some(g) = &self.global {
@@ -182,18 +244,13 @@ impl RateLimits {
         }
     }
 
-    /// Feeds the outcome of a call back into the budgets: `throttled` is the throttling code, if
-    /// the call was throttled.
-    pub fn observe(
-        &self,
-        account: &str,
-        action: &str,
-        throttled: Option<&str>,
-        retry_after: Option<Duration>,
-    ) {
-        if throttled == Some(PER_API_THROTTLE) {
+    /// Feeds the outcome of a call back into the budgets: `throttled` is what a throttled answer
+    /// said, `None` for any other outcome.
+    pub fn observe(&self, account: &str, action: &str, throttled: Option<Throttle<'_>>) {
+        let retry_after = throttled.and_then(|t| t.retry_after);
+        if let Some(t) = throttled.filter(|t| t.code == PER_API_THROTTLE) {
             if let Some(a) = self.action(account, action, true) {
-                a.on_throttled(retry_after);
+                a.on_api_throttled(t.sent, t.api_limit, retry_after);
             }
             return;
         }
@@ -269,8 +326,8 @@ mod tests {
     #[test]
     fn a_per_api_limit_slows_only_that_action() {
         let r = RateLimits::new(50.0, 0.0);
-        r.observe("a", "DeleteUser", Some(PER_API_THROTTLE), None);
-        r.observe("a", "DeleteUser", Some(PER_API_THROTTLE), None);
+        r.observe("a", "DeleteUser", Some(api_throttle(None)));
+        r.observe("a", "DeleteUser", Some(api_throttle(None)));
         let slow = r.action("a", "DeleteUser", false).map(|l| l.rate());
         assert!(slow.is_some_and(|q| (q - 24.5).abs() < 1e-9), "{slow:?}");
         assert_eq!(
@@ -284,15 +341,74 @@ mod tests {
         );
         assert!(r.action("b", "DeleteUser", false).is_none(), "nor other accounts");
         // The account's own limit does not touch the per-action budget; successes win it back.
-        r.observe("a", "DeleteUser", Some("Throttling.User"), None);
+        r.observe(
+            "a",
+            "DeleteUser",
+            Some(Throttle {
+                code: "Throttling.User",
+                retry_after: None,
+                api_limit: None,
+                sent: Instant::now(),
+            }),
+        );
         assert_eq!(r.account("a").map(|l| l.rate()), Some(35.0));
         assert_eq!(r.action("a", "DeleteUser", false).map(|l| l.rate()), slow);
         for _ in 0..1000 {
-            r.observe("a", "DeleteUser", None, None);
+            r.observe("a", "DeleteUser", None);
         }
         assert_eq!(r.action("a", "DeleteUser", false).map(|l| l.rate()), Some(50.0));
         r.forget("a");
         assert!(r.action("a", "DeleteUser", false).is_none());
+    }
+
+    fn api_throttle(limit: Option<u32>) -> Throttle<'static> {
+        sent_at(Instant::now(), limit)
+    }
+
+    fn sent_at(sent: Instant, limit: Option<u32>) -> Throttle<'static> {
+        Throttle {
+            code: PER_API_THROTTLE,
+            retry_after: Some(Duration::from_millis(50)),
+            api_limit: limit,
+            sent,
+        }
+    }
+
+    #[test]
+    fn a_stated_api_quota_is_kept_from_the_first_answer_on() {
+        let r = RateLimits::new(200.0, 0.0);
+        let before = Instant::now();
+        r.observe("a", "ram:ListAccessKeys", Some(api_throttle(Some(20))));
+        let rate = |a: &str| r.action("a", a, false).map(|l| l.rate());
+        assert_eq!(
+            rate("ram:ListAccessKeys"),
+            Some(20.0),
+            "starts at the stated quota"
+        );
+        // Calls that were already in flight come back throttled with the same figure: no further
+        // slow-down, and successes never lift it above the quota.
+        r.observe("a", "ram:ListAccessKeys", Some(sent_at(before, Some(20))));
+        r.observe("a", "ram:ListAccessKeys", Some(sent_at(before, Some(20))));
+        for _ in 0..1000 {
+            r.observe("a", "ram:ListAccessKeys", None);
+        }
+        assert_eq!(rate("ram:ListAccessKeys"), Some(20.0));
+        assert_eq!(
+            r.account("a").map(|l| l.rate()),
+            Some(200.0),
+            "the account keeps its rate"
+        );
+        // Throttled again at the stated figure: the quota is over a longer window; slow down.
+        r.observe("a", "ram:ListAccessKeys", Some(api_throttle(Some(20))));
+        assert_eq!(rate("ram:ListAccessKeys"), Some(14.0));
+        for _ in 0..500 {
+            r.observe("a", "ram:ListAccessKeys", Some(api_throttle(Some(20))));
+        }
+        assert!(
+            rate("ram:ListAccessKeys").is_some_and(|q| (q - 0.2).abs() < 1e-9),
+            "down to 1 % of the quota: {:?}",
+            rate("ram:ListAccessKeys")
+        );
     }
 
     #[test]

@@ -228,15 +228,31 @@ pub fn sign_request(
     }
 }
 
-/// Milliseconds from `TimeLeft:<ms>` in an `x-ratelimit-*` value.
-fn ratelimit_time_left(v: &str) -> Option<u64> {
+/// The number after `<field>:` in an `x-ratelimit-*` value (`Limit:20,Remain:0,TimeLeft:50`).
+fn ratelimit_field(v: &str, field: &str) -> Option<u64> {
     v.split(',').find_map(|part| {
         let (k, val) = part.split_once(':')?;
         k.trim()
-            .eq_ignore_ascii_case("TimeLeft")
+            .eq_ignore_ascii_case(field)
             .then(|| val.trim().parse().ok())
             .flatten()
     })
+}
+
+/// Milliseconds from `TimeLeft:<ms>` in an `x-ratelimit-*` value.
+fn ratelimit_time_left(v: &str) -> Option<u64> {
+    ratelimit_field(v, "TimeLeft")
+}
+
+/// The `Limit` of a per-API throttling answer (`x-ratelimit-user-api`), when it states one.
+#[must_use]
+pub fn server_api_limit(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    headers
+        .get("x-ratelimit-user-api")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ratelimit_field(v, "Limit"))
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
 }
 
 /// The server's requested delay: `x-acs-retry-after` (ms, §3.3) or the largest `TimeLeft` of
@@ -389,8 +405,12 @@ impl Transport {
             self.limits.observe(
                 budget,
                 &api,
-                throttled.map(|e| e.code.as_str()),
-                throttled.and_then(|e| e.retry_after()),
+                throttled.map(|e| super::ratelimit::Throttle {
+                    code: &e.code,
+                    retry_after: e.retry_after(),
+                    api_limit: e.api_limit,
+                    sent: started,
+                }),
             );
             let elapsed = started.elapsed();
             let (status, err) = match &result {
@@ -489,6 +509,7 @@ impl Transport {
         let mut err = AliyunError::from_response(status, &body, header_rid);
         err.retry_after_ms =
             server_retry_after(&headers).map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+        err.api_limit = server_api_limit(&headers);
         Err(err)
     }
 }

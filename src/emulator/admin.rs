@@ -111,8 +111,22 @@ async fn put_faults(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
     }
 }
 
+/// The limits with the per-operation quotas (`"ram:DeleteUser": "20/1 s"`).
+fn limits_json(emu: &Emulator) -> Value {
+    let mut v = serde_json::to_value(emu.limits()).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        let quotas: serde_json::Map<String, Value> = emu
+            .quotas()
+            .into_iter()
+            .map(|(k, q)| (k, Value::String(q.to_string())))
+            .collect();
+        m.insert("quotas".into(), Value::Object(quotas));
+    }
+    v
+}
+
 async fn get_limits(State(emu): State<Arc<Emulator>>) -> Response {
-    ok(&serde_json::to_value(emu.limits()).unwrap_or(Value::Null))
+    ok(&limits_json(&emu))
 }
 
 async fn put_limits(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
@@ -125,7 +139,7 @@ async fn put_limits(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
         }
     };
     match emu.patch_limits(&patch) {
-        Ok(l) => ok(&serde_json::to_value(l).unwrap_or(Value::Null)),
+        Ok(_) => ok(&limits_json(&emu)),
         Err(e) => bad(e),
     }
 }

@@ -30,6 +30,11 @@ struct Key {
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
     table: BTreeMap<Key, u64>,
+    /// When the counters were last reset.
+    since: Option<std::time::Instant>,
+    /// Per account, when its first mutating call succeeded (how soon each account of a fleet
+    /// started to make progress).
+    first_mutation: BTreeMap<String, std::time::Instant>,
 }
 
 /// Classes in the order they appear in the JSON (all present, zero when unused).
@@ -57,6 +62,14 @@ impl Counters {
         code: &str,
         account: Option<&str>,
     ) {
+        if class == Some(ActionClass::Mutating)
+            && code == "OK"
+            && let Some(a) = account
+            && !self.first_mutation.contains_key(a)
+        {
+            self.first_mutation
+                .insert(a.to_owned(), std::time::Instant::now());
+        }
         let key = Key {
             product,
             action: action.to_owned(),
@@ -70,6 +83,8 @@ impl Counters {
     /// Forgets everything (`DELETE /__emulator/calls`).
     pub fn reset(&mut self) {
         self.table.clear();
+        self.first_mutation.clear();
+        self.since = Some(std::time::Instant::now());
     }
 
     /// Total number of calls recorded.
@@ -88,6 +103,7 @@ impl Counters {
     ///   "byAccount": {"2000000000000001": {"total": 5, "read": 4, "precheck": 0, "mutating": 1,
     ///                                      "credentials": 0, "byAction": {"ram:ListUsers": 4, ...},
     ///                                      "byCode": {"OK": 5}}},
+    ///   "firstMutationMs": {"2000000000000001": 12},
     ///   "calls": [{"product": "ram", "action": "ListUsers", "class": "read", "code": "OK",
     ///              "account": "2000000000000001", "count": 4}, ...] }
     /// ```
@@ -136,8 +152,24 @@ impl Counters {
             "byAction": by_action,
             "byCode": by_code,
             "byAccount": by_account,
+            "firstMutationMs": self.first_mutation_ms(),
             "calls": calls,
         })
+    }
+
+    /// Milliseconds from the last reset (or the first call) to each account's first successful
+    /// mutating call.
+    fn first_mutation_ms(&self) -> BTreeMap<String, u64> {
+        let Some(t0) = self.since.or_else(|| self.first_mutation.values().min().copied()) else {
+            return BTreeMap::new();
+        };
+        self.first_mutation
+            .iter()
+            .map(|(a, t)| {
+                let ms = t.saturating_duration_since(t0).as_millis();
+                (a.clone(), u64::try_from(ms).unwrap_or(u64::MAX))
+            })
+            .collect()
     }
 }
 

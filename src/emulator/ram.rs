@@ -1112,6 +1112,12 @@ impl RamState {
             "externalApplications": self.apps.names().1,
             "passkeys": self.extras.counts().0,
             "serviceCredentials": self.extras.counts().1,
+            // What an inventory's attachment lookups depend on (the benchmark's discovery floor):
+            // policies held by someone (custom and system), and the principals that may hold one.
+            "attachedPolicies": self.policies.iter().filter(|(_, p)| !p.attached.is_empty()).count()
+                + self.system_attachment_counts().values().filter(|n| **n > 0).count(),
+            "principals": self.users.len() + self.groups.len()
+                + self.roles.iter().filter(|(_, r)| r.slr.is_none()).count(),
         })
     }
 

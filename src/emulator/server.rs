@@ -61,6 +61,10 @@ pub struct Opts {
     /// Calls per second per account, all actions together, before `Throttling.User` (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     pub qps_per_account: u32,
+    /// A per-operation quota below the account's, e.g. `--quota ram:DeleteUser=20/1s` (answered
+    /// with `Throttling.Api` like the service's per-API limits).
+    #[arg(long = "quota", value_name = "PRODUCT:ACTION=COUNT/SECONDS", num_args = 1..)]
+    pub quota: Vec<String>,
     /// HTTP status of throttling answers (400 or 429).
     #[arg(long, default_value_t = 400, value_parser = parse_throttle_status)]
     pub throttle_status: u16,
@@ -113,6 +117,21 @@ impl Opts {
         Ok(cfg)
     }
 
+    /// The per-operation quotas the `--quota` flags describe.
+    ///
+    /// # Errors
+    /// A flag that is not `product:Action=count/seconds`.
+    pub fn quotas(&self) -> Result<Quotas, String> {
+        let mut q = Quotas::new();
+        for spec in &self.quota {
+            let (label, quota) = spec
+                .split_once('=')
+                .ok_or_else(|| format!("--quota {spec:?}: write it as ram:DeleteUser=20/1s"))?;
+            q.insert(label.trim().to_owned(), quota.parse()?);
+        }
+        Ok(q)
+    }
+
     /// The limits the flags describe.
     #[must_use]
     pub fn limits(&self) -> Limits {
@@ -137,7 +156,13 @@ pub enum ServerError {
     /// A bad fault flag.
     #[error("fault: {0}")]
     Fault(#[from] FaultError),
+    /// A bad `--quota` flag.
+    #[error("{0}")]
+    Quota(String),
 }
+
+/// Per-operation quotas by action label (`ram:DeleteUser`), below the account's limit.
+pub type Quotas = std::collections::BTreeMap<String, throttle::Quota>;
 
 /// Run-time limits (`PUT /__emulator/limits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,6 +194,10 @@ pub struct LimitsPatch {
     /// New throttling status (400 or 429).
     #[serde(alias = "throttle_status")]
     pub throttle_status: Option<u16>,
+    /// Per-operation quotas by action label, replacing the previous ones:
+    /// `{"ram:DeleteUser": "20/1 s"}` (`{}` removes them all).
+    #[serde(default)]
+    pub quotas: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The emulator clock: real time plus an offset the admin API advances, so asynchronous flows and
@@ -225,6 +254,7 @@ pub struct Emulator {
     throttle: Mutex<Throttle>,
     faults: Mutex<Faults>,
     limits: Mutex<Limits>,
+    quotas: Mutex<Quotas>,
 }
 
 impl Emulator {
@@ -243,6 +273,7 @@ impl Emulator {
             throttle: Mutex::new(Throttle::new()),
             faults: Mutex::new(Faults::new(faults)),
             limits: Mutex::new(limits),
+            quotas: Mutex::new(Quotas::new()),
         })
     }
 
@@ -252,7 +283,15 @@ impl Emulator {
     /// Unreadable or invalid seed, bad fault flags.
     pub fn from_opts(opts: &Opts) -> Result<Self, ServerError> {
         let seed = Seed::from_file(&opts.seed).map_err(|e| ServerError::Seed(e.to_string()))?;
-        Self::new(seed, opts.limits(), opts.fault_config()?)
+        let emu = Self::new(seed, opts.limits(), opts.fault_config()?)?;
+        *lock(&emu.quotas) = opts.quotas().map_err(ServerError::Quota)?;
+        Ok(emu)
+    }
+
+    /// The per-operation quotas in force.
+    #[must_use]
+    pub fn quotas(&self) -> Quotas {
+        lock(&self.quotas).clone()
     }
 
     /// The emulator clock.
@@ -327,6 +366,13 @@ impl Emulator {
             && s != 429
         {
             return Err(format!("throttleStatus must be 400 or 429, not {s}"));
+        }
+        if let Some(q) = &p.quotas {
+            let mut parsed = Quotas::new();
+            for (label, quota) in q {
+                parsed.insert(label.clone(), quota.parse()?);
+            }
+            *lock(&self.quotas) = parsed;
         }
         let mut l = lock(&self.limits);
         if let Some(q) = p.qps_per_account_action {
@@ -422,8 +468,12 @@ impl Emulator {
         // limit `Throttling.User` (`x-ratelimit-user`), as alibaba-api.md §3.3 describes them.
         let throttled = {
             let now = Instant::now();
+            let quota = lock(&self.quotas)
+                .get(&label)
+                .copied()
+                .unwrap_or(throttle::Quota::per_second(limits.qps_per_account_action));
             let mut t = lock(&self.throttle);
-            t.check(&account, &label, limits.qps_per_account_action, now)
+            t.check_quota(&account, &label, quota, now)
                 .map_err(|t| (t, "Throttling.Api", "x-ratelimit-user-api"))
                 .and_then(|()| {
                     t.check(&account, throttle::ACCOUNT_KEY, limits.qps_per_account, now)

@@ -18,7 +18,8 @@
 //! - OAuth applications: `ListApplications` with one `ListAppSecretIds` each, and one
 //!   `ListApplicationProvisionInfos` for installed ServerApps (`inner`) and third-party apps
 //!   (`external`).
-//! - Sub-calls run concurrently, at most `concurrency` at a time (`buffer_unordered`).
+//! - Sub-calls run concurrently, at most `concurrency` at a time per stage (`buffer_unordered`);
+//!   the attachment, key and membership stages run at the same time.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -135,21 +136,22 @@ pub async fn discover_with<A: PlanApi>(
     }
     let by_principal = per_principal > 0 && !by_policy;
 
-    // 3. Per-object calls.
-    let mut attached: AttachmentMap = if by_policy {
-        attachments_by_policy(api, &mut policies, system, n).await?
-    } else {
-        HashMap::new()
+    // 3. Per-object calls: the attachment lookups, the users' key listings and the groups'
+    // member listings run at the same time (each at most `n` in flight), so an API with a quota of
+    // its own (`Throttling.Api`) slows only its own stage.
+    let attachments_fut = async {
+        if by_policy {
+            attachments_by_policy(api, &mut policies, system, n).await
+        } else {
+            Ok(HashMap::new())
+        }
     };
-    let mut take = |k: PrincipalKind, name: &str| {
-        let mut v = attached.remove(&(k, name.to_string())).unwrap_or_default();
-        v.sort();
-        v
-    };
-
-    if sel(Kind::Users) {
+    let users_fut = async {
+        if !sel(Kind::Users) {
+            return Ok(Vec::new());
+        }
         let list_policies = by_principal;
-        let mut listed: Vec<User> = stream::iter(users)
+        stream::iter(users)
             .map(|u| async move {
                 let access_keys = api.list_access_keys(&u.name).await?;
                 let policies = if list_policies {
@@ -175,26 +177,56 @@ pub async fn discover_with<A: PlanApi>(
                 })
             })
             .buffer_unordered(n)
-            .try_collect()
-            .await?;
+            .try_collect::<Vec<User>>()
+            .await
+    };
+    let groups_fut = async {
+        let list_policies = by_principal && sel(Kind::Groups);
+        stream::iter(groups)
+            .map(|name| async move {
+                let members = api.list_users_for_group(&name).await?;
+                let policies = if list_policies {
+                    api.list_policies_for_group(&name).await?
+                } else {
+                    Vec::new()
+                };
+                Ok::<Group, A::Error>(Group {
+                    name,
+                    members,
+                    policies,
+                })
+            })
+            .buffer_unordered(n)
+            .try_collect::<Vec<Group>>()
+            .await
+    };
+    let (mut attached, mut users, mut groups): (AttachmentMap, Vec<User>, Vec<Group>) =
+        futures::try_join!(attachments_fut, users_fut, groups_fut)?;
+    let mut take = |k: PrincipalKind, name: &str| {
+        let mut v = attached.remove(&(k, name.to_string())).unwrap_or_default();
+        v.sort();
+        v
+    };
+
+    if sel(Kind::Users) {
         if by_policy {
-            for u in &mut listed {
+            for u in &mut users {
                 u.policies = take(PrincipalKind::User, &u.name);
             }
         }
-        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        users.sort_by(|a, b| a.name.cmp(&b.name));
         // Service credentials: one account-wide listing instead of one per user.
         let mut creds: HashMap<String, Vec<String>> = HashMap::new();
         for c in api.list_service_credentials().await? {
             creds.entry(c.upn).or_default().push(c.id);
         }
-        for u in &mut listed {
+        for u in &mut users {
             if let Some(mut ids) = u.upn.as_ref().and_then(|upn| creds.remove(upn)) {
                 ids.sort();
                 u.service_credentials = ids;
             }
         }
-        inv.users = listed;
+        inv.users = users;
 
         let bin = api.list_users_in_recycle_bin().await?;
         inv.recycle_bin = stream::iter(bin)
@@ -228,31 +260,13 @@ pub async fn discover_with<A: PlanApi>(
     }
 
     if !groups.is_empty() {
-        let list_policies = by_principal && sel(Kind::Groups);
-        let mut listed: Vec<Group> = stream::iter(groups)
-            .map(|name| async move {
-                let members = api.list_users_for_group(&name).await?;
-                let policies = if list_policies {
-                    api.list_policies_for_group(&name).await?
-                } else {
-                    Vec::new()
-                };
-                Ok::<Group, A::Error>(Group {
-                    name,
-                    members,
-                    policies,
-                })
-            })
-            .buffer_unordered(n)
-            .try_collect()
-            .await?;
         if by_policy {
-            for g in &mut listed {
+            for g in &mut groups {
                 g.policies = take(PrincipalKind::Group, &g.name);
             }
         }
-        listed.sort_by(|a, b| a.name.cmp(&b.name));
-        inv.groups = listed;
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        inv.groups = groups;
     }
 
     if sel(Kind::ServiceLinkedRoles) {

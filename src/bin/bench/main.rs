@@ -1,8 +1,8 @@
 //! `bench`: how long emptying a member account takes against the emulator, compared with the bound
 //! the API's rate limit or latency allows and with a sequential script using the official SDK.
 //!
-//! `cargo run --release --bin bench -- --scenario S|M|L|fleet --regime latency|rate`; no arguments
-//! runs every row. Each row generates a seed, starts the emulator on loopback, and runs the
+//! `cargo run --release --bin bench -- --scenario S|M|L|XL|quota|fleet --regime latency|rate`; no
+//! arguments runs every row. Each row generates a seed, starts the emulator on loopback, and runs the
 //! operator's own deletion code (inventory, plan, dependency-graph executor, rate limiter: what
 //! `controller::pass` runs) in a child process (`bench --worker`), so its peak RSS and CPU time are
 //! the operator's alone. The emulator's counters give the call numbers.
@@ -15,8 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
+use shapes::{Scenario, account_id, seed};
+use table::Row;
 
 use account_deletion_operator::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
 use account_deletion_operator::aliyun::credentials::{CredentialProvider, Credentials};
@@ -27,28 +30,14 @@ use account_deletion_operator::plan::execute::{ExecOptions, run as execute};
 use account_deletion_operator::plan::{Kind, Plan, PlanApi, PlanOptions};
 
 mod fleet_cluster;
+mod floor;
 mod operator_fleet;
+mod shapes;
+mod table;
 
 const MGMT_ACCOUNT: &str = "1000000000000001";
 const MGMT_KEY_ID: &str = "LTAI5tBenchMgmtKey000001";
 const MGMT_KEY_SECRET: &str = "bench-secret-not-a-real-one";
-
-/// Which account shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Scenario {
-    /// About 100 RAM objects.
-    #[value(name = "S", alias = "s")]
-    S,
-    /// About 1,000.
-    #[value(name = "M", alias = "m")]
-    M,
-    /// Alibaba's published RAM limits.
-    #[value(name = "L", alias = "l")]
-    L,
-    /// Many accounts of size M at once under one global budget.
-    #[value(name = "fleet")]
-    Fleet,
-}
 
 /// What bounds the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +66,15 @@ struct Args {
     /// Per-account limit of the emulator in the rate regime, requests/s.
     #[arg(long, default_value_t = 50)]
     rate: u32,
+    /// Per-account limit of the XL rows' rate regime, requests/s (at 50/s XL alone takes ~25 min).
+    #[arg(long, default_value_t = 200)]
+    xl_rate: u32,
+    /// The Quota row's hot listing and its own quota (`product:Action=count/seconds`).
+    #[arg(long, default_value = "ram:ListAccessKeys=10/1s")]
+    quota_list: String,
+    /// The Quota row's hot delete and its own quota.
+    #[arg(long, default_value = "ram:DeleteAccessKey=20/1s")]
+    quota_delete: String,
     /// Calls in flight per account (the operator's --account-concurrency).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -86,9 +84,9 @@ struct Args {
     /// Global budget of the fleet row, requests/s (the operator's --global-qps).
     #[arg(long, default_value_t = 2000.0)]
     fleet_global_qps: f64,
-    /// Accounts worked on at once in the fleet row (the operator's --concurrency). Default: as
-    /// many as the global budget can feed at the per-account limit (2000/50 = 40); more in
-    /// flight only hold more plans in memory while they wait for budget.
+    /// Accounts worked on at once in the fleet rows (the operator's --concurrency). Default: all
+    /// of them, so every account makes progress from the start and the global budget is shared
+    /// fairly until the end (no tail of accounts working alone).
     #[arg(long)]
     fleet_in_flight: Option<usize>,
     /// Run Fleet/Operator with the operator binary as a process beside etcd + kube-apiserver
@@ -350,59 +348,6 @@ async fn worker(args: &Args) -> Result<(), BoxErr> {
 
 // ---------------------------------------------------------------------------------- orchestrator
 
-fn generate(scn: Scenario, tenth: bool) -> Value {
-    match scn {
-        Scenario::S => json!({
-            "users": 20, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
-            "orphanMfaDevices": 5, "groups": 5, "groupsPerUser": 2, "roles": 20, "policies": 30,
-            "versionsPerPolicy": 3, "policiesPerPrincipal": 2, "samlProviders": 2, "oidcProviders": 2
-        }),
-        Scenario::M | Scenario::Fleet => json!({
-            "users": 200, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
-            "orphanMfaDevices": 50, "groups": 20, "groupsPerUser": 2, "roles": 200, "policies": 300,
-            "versionsPerPolicy": 3, "policiesPerPrincipal": 2, "samlProviders": 10, "oidcProviders": 10
-        }),
-        Scenario::L if tenth => json!({
-            "users": 100, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
-            "groups": 5, "groupsPerUser": 2, "roles": 100, "serviceLinkedRoles": 1, "policies": 150,
-            "versionsPerPolicy": 5, "policiesPerPrincipal": 2, "samlProviders": 5, "oidcProviders": 5
-        }),
-        Scenario::L => json!({
-            "users": 1000, "accessKeysPerUser": 2, "loginProfiles": true, "mfaDevices": true,
-            "groups": 50, "groupsPerUser": 2, "roles": 990, "serviceLinkedRoles": 10, "policies": 1500,
-            "versionsPerPolicy": 5, "policiesPerPrincipal": 2, "samlProviders": 50, "oidcProviders": 50
-        }),
-    }
-}
-
-fn account_id(i: usize) -> String {
-    format!("{}", 2_000_000_000_000_001u64 + i as u64)
-}
-
-/// The seed (JSON is YAML) with `n` members of the scenario's shape.
-fn seed(scn: Scenario, n: usize, tenth: bool) -> Value {
-    let accounts: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "accountId": account_id(i),
-                "displayName": format!("bench-{i}"),
-                "ram": {"generate": generate(scn, tenth)},
-            })
-        })
-        .collect();
-    json!({
-        "resourceDirectory": {
-            "id": "rd-bench01", "rootFolderId": "r-bench1",
-            "managementAccountId": MGMT_ACCOUNT, "managementAccountName": "mgmt@example.com"
-        },
-        "accessKeys": [{
-            "accessKeyId": MGMT_KEY_ID, "accessKeySecret": MGMT_KEY_SECRET,
-            "accountId": MGMT_ACCOUNT, "allow": ["*"]
-        }],
-        "accounts": accounts,
-    })
-}
-
 struct Emulator {
     child: Child,
     url: String,
@@ -489,6 +434,13 @@ impl Emulator {
         Ok(sum)
     }
 
+    /// `GET /__emulator/accounts/{id}`.
+    async fn dump(&self, account: &str) -> Result<Value, BoxErr> {
+        let url = format!("{}/__emulator/accounts/{account}", self.url);
+        let r = self.http.get(url).send().await?.error_for_status()?;
+        Ok(serde_json::from_str(&r.text().await?)?)
+    }
+
     async fn reset_calls(&self) -> Result<(), BoxErr> {
         self.http
             .delete(format!("{}/__emulator/calls", self.url))
@@ -510,25 +462,6 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-struct Row {
-    name: String,
-    objects: u64,
-    /// Every object removed, as the emulator counts them: top-level objects plus AccessKeys,
-    /// login profiles and non-default policy versions (deleted with their policy).
-    all_objects: u64,
-    total: u64,
-    mutating: u64,
-    discovery: u64,
-    wall: f64,
-    bound: f64,
-    bound_note: String,
-    throttled_pct: f64,
-    rss_mib: f64,
-    cpu: f64,
-    failures: u64,
-    extra: String,
 }
 
 /// What a row reports from the emulator's counters (`GET /__emulator/calls`).
@@ -567,19 +500,75 @@ impl CallTotals {
 }
 
 /// A rate-bound fleet is bound by the global budget (all calls) or, when that is the looser one,
-/// by each account's own limit (as for one account: its mutating calls over the limit).
-fn fleet_bound(total: u64, mutating: u64, accounts: usize, global_qps: f64, rate: u32) -> (f64, String) {
+/// by each account's own limit (as for one account: its calls over the limit).
+fn fleet_bound(total: u64, accounts: usize, global_qps: f64, rate: u32) -> (f64, String) {
     let global = total as f64 / global_qps;
-    let per_account = mutating as f64 / accounts.max(1) as f64 / f64::from(rate.max(1));
+    let per_account = total as f64 / accounts.max(1) as f64 / f64::from(rate.max(1));
     if global >= per_account {
         (global, format!("all calls/{global_qps:.0}/s"))
     } else {
-        (per_account, format!("mutating/acct/{rate}/s"))
+        (per_account, format!("all/acct/{rate}/s"))
     }
 }
 
 fn u(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// `product:Action=count/seconds` → (label, calls per second).
+fn parse_quota(spec: &str) -> Result<(String, f64, String), BoxErr> {
+    let (label, q) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: write it as ram:DeleteUser=20/1s"))?;
+    let (count, window) = q
+        .split_once('/')
+        .ok_or_else(|| format!("{spec:?}: no /seconds"))?;
+    let count: f64 = count.trim().parse()?;
+    let secs: f64 = window.trim().trim_end_matches('s').trim().parse()?;
+    Ok((label.trim().to_string(), count / secs, q.trim().to_string()))
+}
+
+/// The first successful mutating call of each account, seconds after the counters were reset:
+/// (earliest, latest) over the accounts that made one.
+fn first_deletions(calls: &Value) -> Option<(f64, f64, usize)> {
+    let m = calls.get("firstMutationMs")?.as_object()?;
+    let secs: Vec<f64> = m
+        .values()
+        .filter_map(Value::as_u64)
+        .map(|ms| ms as f64 / 1000.0)
+        .collect();
+    let lo = secs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = secs.iter().copied().fold(0.0, f64::max);
+    (!secs.is_empty()).then_some((lo, hi, secs.len()))
+}
+
+/// Later looks at an emptied account: the cheap convergence check (`controller::converge`) and a
+/// full inventory, each counted by the emulator. Returns the two call counts.
+async fn convergence_calls(emu: &Emulator, account: &str) -> Result<(u64, u64), BoxErr> {
+    use account_deletion_operator::controller::converge;
+    let config =
+        account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
+    let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
+    let member = mgmt
+        .member(account, DEFAULT_ACCESS_ROLE, "bench-converge")
+        .await?;
+    let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
+    emu.reset_calls().await?;
+    let inv = account_deletion_operator::plan::discover(&member, &kinds, account).await?;
+    let full = u(&emu.calls().await?, "total");
+    let kept: BTreeMap<String, u64> = inv
+        .counts()
+        .into_iter()
+        .map(|(k, n)| (k.as_str().to_string(), n as u64))
+        .collect();
+    let opts = PlanOptions::default();
+    emu.reset_calls().await?;
+    let empty = converge::still_empty(&member, &kept, &opts, account).await?;
+    let cheap = u(&emu.calls().await?, "total");
+    if !empty {
+        return Err("the convergence check did not find the emptied account unchanged".into());
+    }
+    Ok((cheap, full))
 }
 
 async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Result<(Row, Value), BoxErr> {
@@ -588,33 +577,49 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     } else {
         1
     };
+    let rate = if scn == Scenario::Xl {
+        args.xl_rate
+    } else {
+        args.rate
+    };
     let seed_path = dir.join(format!("seed-{scn:?}-{regime:?}.yaml"));
     std::fs::write(&seed_path, seed(scn, n, false).to_string())?;
     let emu = Emulator::start(&seed_path).await?;
+    let quotas = if scn == Scenario::Quota {
+        vec![parse_quota(&args.quota_list)?, parse_quota(&args.quota_delete)?]
+    } else {
+        Vec::new()
+    };
     match regime {
         Regime::Latency => emu.put("faults", json!({"latencyMs": args.latency_ms})).await?,
-        Regime::Rate => emu.put("limits", json!({"qpsPerAccount": args.rate})).await?,
+        Regime::Rate => {
+            let q: serde_json::Map<String, Value> = quotas
+                .iter()
+                .map(|(l, _, w)| (l.clone(), Value::String(w.clone())))
+                .collect();
+            emu.put("limits", json!({"qpsPerAccount": rate, "quotas": q}))
+                .await?;
+        }
     }
     emu.reset_calls().await?;
     let accounts: Vec<String> = (0..n).map(account_id).collect();
     let before = emu.object_counts(&accounts).await?;
+    let mut discovery_floor = 0;
+    for a in &accounts {
+        discovery_floor += floor::discovery_floor(&emu.dump(a).await?);
+    }
     let (account_qps, global_qps) = match (scn, regime) {
-        (Scenario::Fleet, Regime::Rate) => (f64::from(args.rate), args.fleet_global_qps),
+        (Scenario::Fleet, Regime::Rate) => (f64::from(rate), args.fleet_global_qps),
         (Scenario::Fleet, Regime::Latency) => (0.0, args.fleet_global_qps),
-        (_, Regime::Rate) => (f64::from(args.rate), 0.0),
+        (_, Regime::Rate) => (f64::from(rate), 0.0),
         (_, Regime::Latency) => (0.0, 0.0),
     };
     let in_flight = match scn {
-        Scenario::Fleet => args.fleet_in_flight.unwrap_or_else(|| {
-            if global_qps > 0.0 && account_qps > 0.0 {
-                (global_qps / account_qps).ceil() as usize
-            } else {
-                n
-            }
-        }),
+        Scenario::Fleet => args.fleet_in_flight.unwrap_or(n),
         _ => 1,
     }
     .clamp(1, n.max(1));
+    emu.reset_calls().await?;
     let t0 = Instant::now();
     let out = Command::new(std::env::current_exe()?)
         .arg("--worker")
@@ -666,60 +671,112 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         eprintln!("  {scn:?}/{regime:?} account problems: {a}");
     }
     let wall = w.get("wallSeconds").and_then(Value::as_f64).unwrap_or(outer_wall);
-    let (bound, bound_note) = match (scn, regime) {
-        // The fleet is bound by the global budget (all calls) or, when that is the looser one, by
-        // each account's own limit (as for one account: its mutating calls over the limit).
-        (Scenario::Fleet, Regime::Rate) if global_qps > 0.0 => {
-            fleet_bound(total, mutating, n, global_qps, args.rate)
-        }
+    let lat = args.latency_ms as f64 / 1000.0;
+    let by_action = |label: &str| calls.get("byAction").map_or(0, |m| u(m, label));
+    let (floor, floor_note) = match (scn, regime) {
+        (Scenario::Fleet, Regime::Rate) if global_qps > 0.0 => fleet_bound(total, n, global_qps, rate),
         (Scenario::Fleet, Regime::Latency) if global_qps > 0.0 => {
             let global = total as f64 / global_qps;
-            let per_account = depth as f64 * args.latency_ms as f64 / 1000.0;
+            let per_account = depth as f64 * lat;
             if global >= per_account {
                 (global, format!("all calls/{global_qps:.0}/s"))
             } else {
                 (per_account, format!("depth {depth}x{}ms", args.latency_ms))
             }
         }
+        (Scenario::Quota, Regime::Rate) => {
+            // Discovery, then deletion: in each, the account's limit over all its calls or a
+            // hot operation over its own quota, whichever takes longer.
+            let r = f64::from(rate);
+            let phase = |calls: u64, hot: &(String, f64, String)| {
+                (calls as f64 / r).max(by_action(&hot.0) as f64 / hot.1)
+            };
+            let f = phase(discovery, &quotas[0]) + phase(total - discovery, &quotas[1]);
+            (f, format!("phases: max(all/{rate}, hot/quota)"))
+        }
         (_, Regime::Rate) => (
-            mutating as f64 / f64::from(args.rate) / n as f64,
-            format!("mutating/{}/s", args.rate),
+            total as f64 / f64::from(rate) / n as f64,
+            format!("all calls/{rate}/s"),
         ),
-        (_, Regime::Latency) => (
-            depth as f64 * args.latency_ms as f64 / 1000.0,
-            format!("depth {depth}x{}ms", args.latency_ms),
-        ),
+        (_, Regime::Latency) => {
+            let conc = args.concurrency.max(1) as f64;
+            let by_calls = total as f64 * lat / conc;
+            let by_depth = depth as f64 * lat;
+            if by_calls >= by_depth {
+                (
+                    by_calls,
+                    format!("calls x{}ms/{}", args.latency_ms, args.concurrency),
+                )
+            } else {
+                (by_depth, format!("depth {depth}x{}ms", args.latency_ms))
+            }
+        }
     };
-    let finishes: Vec<f64> = accs
-        .iter()
-        .filter_map(|a| a.get("finishedSeconds").and_then(Value::as_f64))
-        .collect();
     let mut extra = String::new();
     extra.push_str(&format!(
-        "{:.0} calls/s achieved; emulator CPU {emu_cpu:.1}s; ",
-        total as f64 / wall.max(1e-9)
+        "{:.0} calls/s achieved; emulator CPU {emu_cpu:.1}s ({:.0} % of one core); ",
+        total as f64 / wall.max(1e-9),
+        100.0 * emu_cpu / wall.max(1e-9)
     ));
     if not_empty > 0 {
         extra.push_str(&format!("{not_empty} account(s) NOT empty; "));
     }
-    if scn == Scenario::Fleet && !finishes.is_empty() {
+    for (label, qps, written) in &quotas {
+        let throttled = calls.get("calls").and_then(Value::as_array).map_or(0, |c| {
+            c.iter()
+                .filter(|x| {
+                    format!(
+                        "{}:{}",
+                        x["product"].as_str().unwrap_or(""),
+                        x["action"].as_str().unwrap_or("")
+                    ) == *label
+                        && x["code"].as_str().is_some_and(|c| c.starts_with("Throttling"))
+                })
+                .map(|x| u(x, "count"))
+                .sum::<u64>()
+        });
+        extra.push_str(&format!(
+            "{label} quota {written}: {} calls, {throttled} throttled, alone {:.0}s; ",
+            by_action(label),
+            by_action(label) as f64 / qps
+        ));
+    }
+    if scn == Scenario::Fleet {
+        let finishes: Vec<f64> = accs
+            .iter()
+            .filter_map(|a| a.get("finishedSeconds").and_then(Value::as_f64))
+            .collect();
         let first = finishes.iter().copied().fold(f64::INFINITY, f64::min);
         let last = finishes.iter().copied().fold(0.0, f64::max);
         extra.push_str(&format!(
-            "{n} accounts, {in_flight} at once; first done {first:.1}s, last {last:.1}s, spread {:.1}s; ",
-            last - first
+            "{n} accounts, {in_flight} at once; first done {first:.1}s, last {last:.1}s; "
         ));
+        if let Some((lo, hi, k)) = first_deletions(&calls) {
+            extra.push_str(&format!(
+                "first deletion of each account between {lo:.1}s and {hi:.1}s ({k} accounts); "
+            ));
+        }
+    }
+    if scn == Scenario::L && regime == Regime::Latency {
+        match convergence_calls(&emu, &accounts[0]).await {
+            Ok((cheap, full)) => extra.push_str(&format!(
+                "each later look at the empty account: convergence check {cheap} calls instead of a full inventory's {full} ({} saved); ",
+                full.saturating_sub(cheap)
+            )),
+            Err(e) => extra.push_str(&format!("convergence check: {e}; ")),
+        }
     }
     let row = Row {
-        name: format!("{scn:?}/{regime:?}"),
+        name: format!("{}/{regime:?}", scn.label()),
         objects,
         all_objects,
         total,
         mutating,
         discovery,
         wall,
-        bound,
-        bound_note,
+        floor,
+        floor_note,
+        discovery_floor,
         throttled_pct,
         rss_mib: u(&w, "peakRssKib") as f64 / 1024.0,
         cpu: w.get("cpuSeconds").and_then(Value::as_f64).unwrap_or(0.0),
@@ -732,9 +789,9 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
 /// The official-SDK sequential script on the same seed shape; its wall time (scaled when run on
 /// L/10) and what it did.
 async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String), BoxErr> {
-    let tenth = matches!(scn, Scenario::M | Scenario::L) && !args.baseline_full;
+    let tenth = matches!(scn, Scenario::M | Scenario::L | Scenario::Xl) && !args.baseline_full;
     let seed_path = dir.join(format!("seed-baseline-{scn:?}.yaml"));
-    // S is M/10 (same shape); L/10 has its own generator.
+    // S is M/10 (same shape); L/10 and XL/10 have their own generators.
     let shape = if tenth && scn == Scenario::M {
         Scenario::S
     } else {
@@ -818,75 +875,17 @@ async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
     Ok((ok as f64 / secs, conc))
 }
 
-fn print_table(rows: &[Row]) {
-    println!();
-    println!(
-        "{:<14} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:<22} {:>6} {:>6} {:>7} {:>6} {:>5}",
-        "ROW",
-        "OBJECTS",
-        "ALL OBJ",
-        "CALLS",
-        "MUTATE",
-        "DISCOV",
-        "C/OBJ",
-        "D/OBJ",
-        "D/ALL",
-        "WALL s",
-        "BOUND s",
-        "BOUND IS",
-        "W/B",
-        "THR %",
-        "RSS MiB",
-        "CPU s",
-        "FAIL"
-    );
-    for r in rows {
-        let per = if r.objects > 0 {
-            r.total as f64 / r.objects as f64
-        } else {
-            0.0
-        };
-        let dper = if r.objects > 0 {
-            r.discovery as f64 / r.objects as f64
-        } else {
-            0.0
-        };
-        let dall = if r.all_objects > 0 {
-            r.discovery as f64 / r.all_objects as f64
-        } else {
-            0.0
-        };
-        let wb = if r.bound > 0.0 { r.wall / r.bound } else { 0.0 };
-        println!(
-            "{:<14} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6.2} {:>6.2} {:>6.2} {:>8.2} {:>8.2} {:<22} {:>6.2} {:>6.2} {:>7.1} {:>6.2} {:>5}",
-            r.name,
-            r.objects,
-            r.all_objects,
-            r.total,
-            r.mutating,
-            r.discovery,
-            per,
-            dper,
-            dall,
-            r.wall,
-            r.bound,
-            r.bound_note,
-            wb,
-            r.throttled_pct,
-            r.rss_mib,
-            r.cpu,
-            r.failures
-        );
-        if !r.extra.is_empty() {
-            println!("{:<14} {}", "", r.extra.trim_end_matches("; "));
-        }
-    }
-}
-
 async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
     let scenarios: Vec<Scenario> = match args.scenario {
         Some(s) => vec![s],
-        None => vec![Scenario::S, Scenario::M, Scenario::L, Scenario::Fleet],
+        None => vec![
+            Scenario::S,
+            Scenario::M,
+            Scenario::L,
+            Scenario::Xl,
+            Scenario::Quota,
+            Scenario::Fleet,
+        ],
     };
     let regimes: Vec<Regime> = match args.regime {
         Some(r) => vec![r],
@@ -895,8 +894,15 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
     let dir = std::env::temp_dir().join(format!("ado-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!(
-        "bench: latency {} ms, per-account limit {}/s, operator concurrency {} per account, fleet {} x M under a global {}/s",
-        args.latency_ms, args.rate, args.concurrency, args.fleet_accounts, args.fleet_global_qps
+        "bench: latency {} ms, per-account limit {}/s (XL {}/s), operator concurrency {} per account, fleet {} x M under a global {}/s; Quota: L with {} and {}",
+        args.latency_ms,
+        args.rate,
+        args.xl_rate,
+        args.concurrency,
+        args.fleet_accounts,
+        args.fleet_global_qps,
+        args.quota_list,
+        args.quota_delete
     );
     match emulator_throughput(&dir).await {
         Ok((rps, conc)) => println!(
@@ -911,6 +917,10 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             // The fleet row is about the shared global budget: by default it runs in the rate
             // regime only (ask for `--scenario fleet --regime latency` explicitly).
             if scn == Scenario::Fleet && regime == Regime::Latency && args.regime.is_none() {
+                continue;
+            }
+            // Quotas are rate limits: the Quota row has no latency regime.
+            if scn == Scenario::Quota && regime == Regime::Latency {
                 continue;
             }
             eprintln!("bench: running {scn:?}/{regime:?} ...");
@@ -938,7 +948,7 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
                 );
                 let in_flight = args
                     .fleet_in_flight
-                    .unwrap_or_else(|| (args.fleet_global_qps / f64::from(args.rate.max(1))).ceil() as usize)
+                    .unwrap_or(args.fleet_accounts)
                     .clamp(1, args.fleet_accounts.max(1));
                 match operator_fleet::run(args, &dir, in_flight).await {
                     Ok(row) => rows.push(row),
@@ -947,12 +957,7 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             }
         }
     }
-    print_table(&rows);
-    println!(
-        "\nOBJECTS: top-level objects deleted (users, groups, roles, service-linked roles, policies, MFA devices,\n\
-         identity providers). ALL OBJ: every object gone from the accounts by the emulator's count (adds\n\
-         AccessKeys, login profiles and non-default policy versions). C/OBJ and D/OBJ divide by OBJECTS, D/ALL by ALL OBJ."
-    );
+    table::print(&rows);
     if !ratios.is_empty() {
         println!("\nBaseline (official Python SDK, sequential, latency regime):");
         for r in &ratios {

@@ -22,8 +22,8 @@ use account_deletion_operator::crd::AccountDeletion;
 
 use super::fleet_cluster::{self, Cluster, Operator};
 use super::{
-    Args, BoxErr, CallTotals, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id, fleet_bound,
-    proc_cpu_seconds, seed,
+    Args, BoxErr, CallTotals, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id,
+    first_deletions, fleet_bound, proc_cpu_seconds, seed,
 };
 
 const NAMESPACE: &str = "bench";
@@ -194,6 +194,10 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let before = emu
         .object_counts(&(0..n).map(account_id).collect::<Vec<_>>())
         .await?;
+    let mut discovery_floor = 0;
+    for a in (0..n).map(account_id) {
+        discovery_floor += super::floor::discovery_floor(&emu.dump(&a).await?);
+    }
     emu.reset_calls().await?;
     let t0 = Instant::now();
     for o in &planned {
@@ -260,7 +264,7 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         discovery,
         throttled_pct,
     } = CallTotals::of(&calls);
-    let (bound, bound_note) = fleet_bound(total, mutating, n, args.fleet_global_qps, args.rate);
+    let (floor, floor_note) = fleet_bound(total, n, args.fleet_global_qps, args.rate);
     let first = finished.values().copied().fold(f64::INFINITY, f64::min);
     let last = finished.values().copied().fold(0.0, f64::max);
     let how = match &image {
@@ -275,6 +279,11 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         finished.len(),
         last - first
     );
+    if let Some((lo, hi, k)) = first_deletions(&calls) {
+        extra.push_str(&format!(
+            "; first deletion of each account between {lo:.1}s and {hi:.1}s after approval ({k} accounts)"
+        ));
+    }
     if finished.len() < n {
         extra.push_str(&format!("; {} NOT Deleted", n - finished.len()));
     }
@@ -291,8 +300,9 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         mutating,
         discovery,
         wall,
-        bound,
-        bound_note,
+        floor,
+        floor_note,
+        discovery_floor,
         throttled_pct,
         rss_mib: rss_kib as f64 / 1024.0,
         cpu,

@@ -387,29 +387,14 @@ async fn listing_survives_injected_throttling_and_dropped_connections() {
 
 #[tokio::test]
 async fn a_per_api_limit_answers_throttling_api_and_the_client_paces_that_action() {
-    use account_deletion_operator::aliyun::credentials::CredentialProvider;
-    use account_deletion_operator::aliyun::ratelimit::RateLimits;
-    use account_deletion_operator::aliyun::transport::Transport;
     use futures::StreamExt;
-    use std::sync::Arc;
 
     let emu = Emulator::start(SEED, &[]).await;
     support::ensure_crypto();
     // Each API of an account: 5 calls/s; the account as a whole is not limited.
     emu.put_limits(&serde_json::json!({"qpsPerAccountAction": 5}))
         .await;
-    let limits = Arc::new(RateLimits::new(50.0, 0.0));
-    let transport = Transport::new(ClientConfig::for_emulator(emu.url()))
-        .unwrap()
-        .with_limits(limits);
-    let mgmt = AliyunClient::from_parts(
-        Arc::new(transport),
-        CredentialProvider::fixed(Credentials::new(MGMT_KEY, MGMT_SECRET)),
-    );
-    let m = mgmt
-        .assume_role_client(MEMBER, DEFAULT_ACCESS_ROLE, "ado-client-test")
-        .await
-        .unwrap();
+    let m = paced_member(&emu, 50.0).await;
     let results: Vec<_> = futures::stream::iter(0..30)
         .map(|_| m.list_access_keys("alice"))
         .buffer_unordered(8)
@@ -428,11 +413,7 @@ async fn a_per_api_limit_answers_throttling_api_and_the_client_paces_that_action
 
 #[tokio::test]
 async fn a_stated_per_operation_quota_is_kept_after_its_first_answer_and_other_apis_are_untouched() {
-    use account_deletion_operator::aliyun::credentials::CredentialProvider;
-    use account_deletion_operator::aliyun::ratelimit::RateLimits;
-    use account_deletion_operator::aliyun::transport::Transport;
     use futures::StreamExt;
-    use std::sync::Arc;
 
     let emu = Emulator::start(SEED, &[]).await;
     support::ensure_crypto();
@@ -455,17 +436,7 @@ async fn a_stated_per_operation_quota_is_kept_after_its_first_answer_and_other_a
         "a malformed quota is refused with the format: {status} {body}"
     );
 
-    let transport = Transport::new(ClientConfig::for_emulator(emu.url()))
-        .unwrap()
-        .with_limits(Arc::new(RateLimits::new(50.0, 0.0)));
-    let mgmt = AliyunClient::from_parts(
-        Arc::new(transport),
-        CredentialProvider::fixed(Credentials::new(MGMT_KEY, MGMT_SECRET)),
-    );
-    let m = mgmt
-        .assume_role_client(MEMBER, DEFAULT_ACCESS_ROLE, "ado-client-test")
-        .await
-        .unwrap();
+    let m = paced_member(&emu, 50.0).await;
     emu.request("DELETE", "/__emulator/calls", None, None).await;
     let keys = futures::stream::iter(0..24)
         .map(|_| m.list_access_keys("alice"))
@@ -499,4 +470,23 @@ async fn a_stated_per_operation_quota_is_kept_after_its_first_answer_and_other_a
         0,
         "the other API is never throttled: {calls}"
     );
+}
+
+/// The member's client through a transport paced at `account_qps` per account, like the operator's.
+async fn paced_member(emu: &Emulator, account_qps: f64) -> AliyunClient {
+    use account_deletion_operator::aliyun::credentials::CredentialProvider;
+    use account_deletion_operator::aliyun::ratelimit::RateLimits;
+    use account_deletion_operator::aliyun::transport::Transport;
+    use std::sync::Arc;
+
+    let transport = Transport::new(ClientConfig::for_emulator(emu.url()))
+        .unwrap()
+        .with_limits(Arc::new(RateLimits::new(account_qps, 0.0)));
+    let mgmt = AliyunClient::from_parts(
+        Arc::new(transport),
+        CredentialProvider::fixed(Credentials::new(MGMT_KEY, MGMT_SECRET)),
+    );
+    mgmt.assume_role_client(MEMBER, DEFAULT_ACCESS_ROLE, "ado-client-test")
+        .await
+        .unwrap()
 }

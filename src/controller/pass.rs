@@ -94,8 +94,6 @@ pub struct PassOutcome {
     pub reason: Option<String>,
     /// Objects deleted in this pass, for metrics.
     pub deleted_now: BTreeMap<Kind, u64>,
-    /// Mutating calls made in this pass, for the audit record.
-    pub audit: Vec<AuditEntry>,
 }
 
 /// What a pass needs from Kubernetes while it runs: persisting intermediate status (before the
@@ -191,7 +189,6 @@ struct Pass<'a> {
     result: &'static str,
     reason: Option<String>,
     deleted_now: BTreeMap<Kind, u64>,
-    audit: Vec<AuditEntry>,
 }
 
 fn ts(t: jiff::Timestamp) -> String {
@@ -216,7 +213,6 @@ impl<'a> Pass<'a> {
             result: "ok",
             reason: None,
             deleted_now: BTreeMap::new(),
-            audit: Vec::new(),
         }
     }
 }
@@ -360,7 +356,6 @@ impl Pass<'_> {
             result: self.result,
             reason: self.reason,
             deleted_now: self.deleted_now,
-            audit: self.audit,
         }
     }
 }
@@ -931,7 +926,6 @@ async fn drive<D: Directory, S: StatusSink>(
     }
     match answer {
         Ok((deletion_type, _)) => {
-            p.audit.push(entry);
             p.st.delete_requested_time = Some(ts(p.now));
             p.st.deletion = Some(DeletionResult {
                 status: "Deleting".into(),
@@ -977,7 +971,6 @@ async fn drive<D: Directory, S: StatusSink>(
         Err(e) if e.code() == "NotSupportedOperation.DeletingAccount" => {
             // Already being deleted (by an earlier life of this object, or by hand): adopt it,
             // never send DeleteAccount again.
-            p.audit.push(entry);
             p.event(
                 EventKind::Normal,
                 "DeletionAdopted",
@@ -1396,7 +1389,6 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
             }
         }
     };
-    p.audit.extend(report.audit.iter().cloned());
     for (k, n) in &report.deleted {
         *p.st.deleted.entry(k.as_str().to_string()).or_insert(0) += n;
         *p.deleted_now.entry(*k).or_insert(0) += n;

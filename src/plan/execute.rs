@@ -156,7 +156,9 @@ pub struct ExecutionReport {
     pub failures: Vec<ActionFailure>,
     /// Service-linked role tasks seen this pass.
     pub slr_tasks: Vec<SlrTaskState>,
-    /// One entry per mutating call, in completion order.
+    /// One entry per mutating call, in completion order, when the run has no journal. With one,
+    /// the journal is the record: keeping a copy here would hold every call of a large account in
+    /// memory (75,000 entries for an account at Alibaba's limits).
     pub audit: Vec<AuditEntry>,
     /// True if the run stopped early because of `cancel`.
     pub cancelled: bool,
@@ -503,7 +505,9 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                 let action = &plan.actions[index].action;
                 let entry = audit_entry(action, &result);
                 record(index, &entry, &intent_of);
-                report.audit.push(entry);
+                if journal.is_none() {
+                    report.audit.push(entry);
+                }
                 if result
                     .as_ref()
                     .is_err_and(|e| matches!(e.class_name(), "Transient" | "Throttled"))
@@ -538,7 +542,9 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                     intent_of[index] = intent;
                     record(index, entry, &intent_of);
                 }
-                report.audit.extend(audit);
+                if journal.is_none() {
+                    report.audit.extend(audit);
+                }
                 match result {
                     Ok(t) => {
                         let ok = t.status != "FAILED" && t.status != "INTERNAL_ERROR";

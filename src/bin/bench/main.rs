@@ -11,29 +11,27 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
-use shapes::{Scenario, account_id, seed};
-use table::Row;
 
 use account_deletion_operator::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
-use account_deletion_operator::aliyun::credentials::{CredentialProvider, Credentials};
+use account_deletion_operator::aliyun::credentials::Credentials;
 use account_deletion_operator::aliyun::product::Product;
-use account_deletion_operator::aliyun::ratelimit::RateLimits;
-use account_deletion_operator::aliyun::transport::Transport;
-use account_deletion_operator::plan::execute::{ExecOptions, run as execute};
-use account_deletion_operator::plan::{Kind, Plan, PlanApi, PlanOptions};
+use account_deletion_operator::plan::{Kind, PlanOptions};
+
+use shapes::{Scenario, account_id, seed};
+use table::Row;
 
 mod fleet_cluster;
 mod floor;
 mod operator_fleet;
 mod shapes;
 mod table;
+mod worker;
+
+use worker::proc_cpu_seconds;
 
 const MGMT_ACCOUNT: &str = "1000000000000001";
 const MGMT_KEY_ID: &str = "LTAI5tBenchMgmtKey000001";
@@ -84,9 +82,10 @@ struct Args {
     /// Global budget of the fleet row, requests/s (the operator's --global-qps).
     #[arg(long, default_value_t = 2000.0)]
     fleet_global_qps: f64,
-    /// Accounts worked on at once in the fleet rows (the operator's --concurrency). Default: all
-    /// of them, so every account makes progress from the start and the global budget is shared
-    /// fairly until the end (no tail of accounts working alone).
+    /// Accounts worked on at once in the fleet rows (the operator's --concurrency). Default for
+    /// Fleet/Rate: all of them, so every account makes progress from the start and the global
+    /// budget is shared fairly until the end; for Fleet/Operator: global budget / per-account
+    /// limit (2000/50 = 40), the operator's own guidance.
     #[arg(long)]
     fleet_in_flight: Option<usize>,
     /// Run Fleet/Operator with the operator binary as a process beside etcd + kube-apiserver
@@ -144,7 +143,7 @@ fn main() -> ExitCode {
     let r = if let Some(seed) = &args.serve_emulator {
         rt.block_on(serve_emulator(seed))
     } else if args.worker {
-        rt.block_on(worker(&args))
+        rt.block_on(worker::worker(&args))
     } else {
         rt.block_on(orchestrate(&args))
     };
@@ -167,182 +166,6 @@ async fn serve_emulator(seed: &Path) -> Result<(), BoxErr> {
         &seed.display().to_string(),
     ]);
     serve(opts).await?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------- worker
-
-/// Longest chain of dependent actions in the plan (1 = everything can run at once).
-fn plan_depth(plan: &Plan) -> usize {
-    let n = plan.actions.len();
-    let mut depth = vec![0usize; n];
-    let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
-    let dependents = plan.dependents();
-    let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
-    for &i in &ready {
-        depth[i] = 1;
-    }
-    while let Some(i) = ready.pop() {
-        for &j in &dependents[i] {
-            depth[j] = depth[j].max(depth[i] + 1);
-            missing[j] -= 1;
-            if missing[j] == 0 {
-                ready.push(j);
-            }
-        }
-    }
-    depth.into_iter().max().unwrap_or(0)
-}
-
-async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, t0: Instant) -> Value {
-    let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
-    let popts = PlanOptions::default();
-    let member = match mgmt
-        .member(&account, DEFAULT_ACCESS_ROLE, "account-deletion-operator")
-        .await
-    {
-        Ok(m) => m,
-        Err(e) => return json!({"account": account, "error": format!("AssumeRole: {e}")}),
-    };
-    let mut deleted: u64 = 0;
-    let mut actions: usize = 0;
-    let mut depth = 0usize;
-    let mut passes = 0u32;
-    let mut failures: Vec<String> = Vec::new();
-    let mut slr: BTreeMap<String, String> = BTreeMap::new();
-    let mut empty = false;
-    while passes < 6 {
-        passes += 1;
-        let inv = match account_deletion_operator::plan::discover(&member, &kinds, &account).await {
-            Ok(i) => i,
-            Err(e) => {
-                failures.push(format!("inventory: {e}"));
-                continue;
-            }
-        };
-        let plan = match account_deletion_operator::plan::build(&inv, &popts) {
-            Ok(p) => p,
-            Err(e) => {
-                failures.push(format!("plan: {e}"));
-                break;
-            }
-        };
-        drop(inv);
-        if plan.is_empty() {
-            empty = true;
-            break;
-        }
-        depth = depth.max(plan_depth(&plan));
-        actions += plan.actions.len();
-        let opts = ExecOptions {
-            concurrency,
-            existing_slr_tasks: slr.clone(),
-            ..Default::default()
-        };
-        let report = execute(&member, &plan, &opts).await;
-        deleted += report.deleted.values().sum::<u64>();
-        failures.extend(
-            report
-                .failures
-                .iter()
-                .map(|f| format!("{}: {}", f.action, f.code)),
-        );
-        // Service-linked role tasks run on Alibaba's side: poll them like the controller does.
-        slr = report
-            .slr_tasks
-            .iter()
-            .filter(|t| t.in_flight())
-            .map(|t| (t.role.clone(), t.task_id.clone()))
-            .collect();
-        let mut polls = 0;
-        while !slr.is_empty() && polls < 120 {
-            polls += 1;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let mut still = BTreeMap::new();
-            for (role, task) in &slr {
-                match member.slr_deletion_status(task).await {
-                    Ok(s) if s.status == "SUCCEEDED" => deleted += 1,
-                    Ok(s) if s.status == "IN_PROGRESS" || s.status == "NOT_STARTED" => {
-                        still.insert(role.clone(), task.clone());
-                    }
-                    Ok(s) => failures.push(format!("service-linked role {role}: {}", s.status)),
-                    Err(e) => failures.push(format!("service-linked role {role}: {e}")),
-                }
-            }
-            slr = still;
-        }
-    }
-    json!({
-        "account": account,
-        "deleted": deleted,
-        "actions": actions,
-        "depth": depth,
-        "passes": passes,
-        "empty": empty,
-        "finishedSeconds": t0.elapsed().as_secs_f64(),
-        "failures": failures.iter().take(10).collect::<Vec<_>>(),
-        "failureCount": failures.len(),
-    })
-}
-
-/// `VmHWM` (KiB) and user+system CPU seconds of this process, from /proc.
-fn self_usage() -> (u64, f64) {
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0);
-    (hwm, proc_cpu_seconds("/proc/self/stat"))
-}
-
-/// User + system CPU seconds from a `/proc/<pid>/stat` file (0 when unreadable).
-fn proc_cpu_seconds(path: &str) -> f64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may contain spaces) start at ") ".
-            let rest = s.rsplit_once(") ")?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15 of stat; rest starts at field 3.
-            let ut: f64 = f.get(11)?.parse().ok()?;
-            let st: f64 = f.get(12)?.parse().ok()?;
-            Some((ut + st) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-async fn worker(args: &Args) -> Result<(), BoxErr> {
-    let endpoint = args.endpoint.clone().ok_or("--endpoint is required")?;
-    let config =
-        account_deletion_operator::controller::aliyun_directory::client_config(Some(&endpoint), None)?;
-    let limits = Arc::new(RateLimits::new(args.account_qps, args.global_qps));
-    let transport = Transport::new(config)?.with_limits(limits);
-    let mgmt = AliyunClient::from_parts(
-        Arc::new(transport),
-        CredentialProvider::fixed(Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET)),
-    );
-    let t0 = Instant::now();
-    // Like the controller's work queue: at most `in_flight` accounts at once, the next one starts
-    // when one finishes (a task is spawned only when the stream polls it).
-    let in_flight = if args.in_flight == 0 {
-        args.accounts.len().max(1)
-    } else {
-        args.in_flight
-    };
-    let results: Vec<Value> = futures::stream::iter(args.accounts.iter().cloned())
-        .map(|a| tokio::spawn(purge_account(mgmt.clone(), a, args.concurrency, t0)))
-        .buffer_unordered(in_flight)
-        .try_collect()
-        .await?;
-    let wall = t0.elapsed().as_secs_f64();
-    let (hwm, cpu) = self_usage();
-    println!(
-        "{}",
-        json!({"accounts": results, "wallSeconds": wall, "peakRssKib": hwm, "cpuSeconds": cpu})
-    );
     Ok(())
 }
 
@@ -721,6 +544,15 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     if not_empty > 0 {
         extra.push_str(&format!("{not_empty} account(s) NOT empty; "));
     }
+    if n == 1
+        && let Some(p) = accs
+            .first()
+            .and_then(|a| a.get("phases"))
+            .and_then(Value::as_array)
+    {
+        let p: Vec<&str> = p.iter().filter_map(Value::as_str).collect();
+        extra.push_str(&format!("{}; ", p.join("; ")));
+    }
     for (label, qps, written) in &quotas {
         let throttled = calls.get("calls").and_then(Value::as_array).map_or(0, |c| {
             c.iter()
@@ -946,9 +778,12 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
                 eprintln!(
                     "bench: running Fleet/Operator (the operator in a pod on a one-node cluster, AccountDeletion objects) ..."
                 );
+                // The operator process pays per object in flight (status and audit writes through
+                // the API server, a pass's state): by default it works on as many objects as the
+                // global budget can feed at the per-account limit (2000/50 = 40).
                 let in_flight = args
                     .fleet_in_flight
-                    .unwrap_or(args.fleet_accounts)
+                    .unwrap_or_else(|| (args.fleet_global_qps / f64::from(args.rate.max(1))).ceil() as usize)
                     .clamp(1, args.fleet_accounts.max(1));
                 match operator_fleet::run(args, &dir, in_flight).await {
                     Ok(row) => rows.push(row),

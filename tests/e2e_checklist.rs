@@ -11,11 +11,12 @@ mod support;
 
 use std::time::Duration;
 
-use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Phase};
+use account_deletion_operator::crd::{AccountDeletion, Phase};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
+use support::wait::wait_status;
 use support::{Emulator, KubeCluster, Operator, wait_for};
 
 const NS: &str = "checklist";
@@ -89,25 +90,6 @@ async fn create(
     .unwrap();
     api.create(&PostParams::default(), &obj).await.unwrap();
     api
-}
-
-async fn wait_status(
-    api: &Api<AccountDeletion>,
-    name: &str,
-    what: &str,
-    secs: u64,
-    pred: impl Fn(&AccountDeletionStatus) -> bool,
-) -> AccountDeletionStatus {
-    wait_for(
-        what,
-        Duration::from_secs(secs),
-        Duration::from_millis(250),
-        || {
-            let (api, pred) = (api.clone(), &pred);
-            async move { api.get(name).await.ok()?.status.filter(|s| pred(s)) }
-        },
-    )
-    .await
 }
 
 fn count(calls: &Value, action: &str) -> u64 {

@@ -23,6 +23,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use support::wait::wait_status;
 use support::{Emulator, KubeCluster, Operator, wait_for};
 
 const KEY_ID: &str = "LTAI5tSafetyMgmtKey0001";
@@ -122,25 +123,6 @@ fn reason(st: &AccountDeletionStatus, type_: &str) -> Option<String> {
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| c.reason.clone())
-}
-
-async fn wait_status(
-    api: &Api<AccountDeletion>,
-    name: &str,
-    what: &str,
-    secs: u64,
-    pred: impl Fn(&AccountDeletionStatus) -> bool,
-) -> AccountDeletionStatus {
-    wait_for(
-        what,
-        Duration::from_secs(secs),
-        Duration::from_millis(200),
-        || {
-            let (api, pred) = (api.clone(), &pred);
-            async move { status(&api, name).await.filter(|s| pred(s)) }
-        },
-    )
-    .await
 }
 
 async fn wait_phase(

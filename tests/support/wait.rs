@@ -60,3 +60,24 @@ where
         tokio::time::sleep(poll.min(deadline - now)).await;
     }
 }
+
+/// Polls the `AccountDeletion` `name` until its typed status satisfies `pred` (`what` names the
+/// wait in the failure message), and returns that status.
+pub async fn wait_status(
+    api: &kube::Api<account_deletion_operator::crd::AccountDeletion>,
+    name: &str,
+    what: &str,
+    secs: u64,
+    pred: impl Fn(&account_deletion_operator::crd::AccountDeletionStatus) -> bool,
+) -> account_deletion_operator::crd::AccountDeletionStatus {
+    wait_for(
+        what,
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        || {
+            let (api, pred) = (api.clone(), &pred);
+            async move { api.get(name).await.ok()?.status.filter(|s| pred(s)) }
+        },
+    )
+    .await
+}

@@ -171,8 +171,8 @@ impl Metrics {
 
 /// Every attempt the Alibaba client makes lands in `ado_alibaba_calls_total` (and the throttled and
 /// retried counters), labelled by product, action and result code only.
-impl crate::aliyun::transport::CallObserver for Metrics {
-    fn on_call(&self, e: &crate::aliyun::transport::CallEvent<'_>) {
+impl ado_aliyun::transport::CallObserver for Metrics {
+    fn on_call(&self, e: &ado_aliyun::transport::CallEvent<'_>) {
         let product = e.product.name().to_owned();
         let action = e.action.to_owned();
         let code = e.code.unwrap_or("OK").to_owned();
@@ -184,7 +184,7 @@ impl crate::aliyun::transport::CallObserver for Metrics {
             })
             .inc();
         let labels = ActionLabels { product, action };
-        if e.class == Some(crate::aliyun::error::ErrorClass::Throttled) {
+        if e.class == Some(ado_aliyun::error::ErrorClass::Throttled) {
             self.alibaba_throttled.get_or_create(&labels).inc();
         }
         if e.will_retry {

@@ -3,19 +3,17 @@
 //! (V1 and V3 signatures), and the ResourceManager deletion flow.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use account_deletion_operator::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
-use account_deletion_operator::aliyun::config::{
-    ClientConfig, ParamPlacement, RetryConfig, SignatureVersion,
-};
-use account_deletion_operator::aliyun::credentials::Credentials;
-use account_deletion_operator::aliyun::error::ErrorClass;
-use account_deletion_operator::plan::execute::ExecOptions;
-use account_deletion_operator::plan::{self, Kind, PlanApi, PlanOptions, PolicyType};
+use ado_aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
+use ado_aliyun::config::{ClientConfig, ParamPlacement, RetryConfig, SignatureVersion};
+use ado_aliyun::credentials::Credentials;
+use ado_aliyun::error::ErrorClass;
+use ado_core::execute::ExecOptions;
+use ado_core::{self as plan, Kind, PlanApi, PlanOptions, PolicyType};
 use support::Emulator;
 
 const MGMT_KEY: &str = "LTAI5tClientMgmtKey00001";
@@ -474,9 +472,9 @@ async fn a_stated_per_operation_quota_is_kept_after_its_first_answer_and_other_a
 
 /// The member's client through a transport paced at `account_qps` per account, like the operator's.
 async fn paced_member(emu: &Emulator, account_qps: f64) -> AliyunClient {
-    use account_deletion_operator::aliyun::credentials::CredentialProvider;
-    use account_deletion_operator::aliyun::ratelimit::RateLimits;
-    use account_deletion_operator::aliyun::transport::Transport;
+    use ado_aliyun::credentials::CredentialProvider;
+    use ado_aliyun::ratelimit::RateLimits;
+    use ado_aliyun::transport::Transport;
     use std::sync::Arc;
 
     let transport = Transport::new(ClientConfig::for_emulator(emu.url()))

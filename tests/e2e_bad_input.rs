@@ -9,7 +9,7 @@
 //! is printed, so one run shows every deviation at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -7,7 +7,7 @@
 //! when it is expected to end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::time::Duration;
 

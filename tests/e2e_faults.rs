@@ -17,7 +17,7 @@
 //! real time, and the emulator refuses timestamps more than 15 minutes off.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! Deleting an object in mode Plan never deletes the account.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::time::Duration;
 

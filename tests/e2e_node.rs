@@ -15,7 +15,7 @@
 //! Every wait is on a condition with a generous timeout; no timing is asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::time::{Duration, Instant};
 

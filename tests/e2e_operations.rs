@@ -4,7 +4,7 @@
 //! leader election never both call Alibaba Cloud, and the survivor finishes after the leader dies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::io::Write;

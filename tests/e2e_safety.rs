@@ -10,7 +10,7 @@
 //! 5. deleting, suspending or re-planning an object stops new mutating calls within about a second.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

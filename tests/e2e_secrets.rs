@@ -5,7 +5,7 @@
 //! `DeleteAccount`, the second may) and the running operator picks the new key up by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod support;
+use ado_testkit as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -15,7 +15,7 @@
 //! Missing tools FAIL the test with a message; nothing is skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! values with pods is tests/e2e_node.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use ado_testkit as support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,13 +3,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use account_deletion_operator::plan::model::{
+use ado_core::model::{
     CustomPolicy, DefaultDomain, Group, PrincipalKind, RecycledUser, Role, ServiceLinkedRole, User,
     VirtualMfaDevice,
 };
-use account_deletion_operator::plan::{
-    Action, Inventory, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build,
-};
+use ado_core::{Action, Inventory, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build};
 
 const ACCT: &str = "1234567890123456";
 

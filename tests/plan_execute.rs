@@ -6,13 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use account_deletion_operator::plan::execute::{ExecOptions, Outcome, run};
-use account_deletion_operator::plan::fake::FakeUser;
-use account_deletion_operator::plan::fake::{FakeAccount, FakeState};
-use account_deletion_operator::plan::inventory::{Attachments, discover_with};
-use account_deletion_operator::plan::{
-    Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover,
-};
+use ado_core::execute::{ExecOptions, Outcome, run};
+use ado_core::inventory::{Attachments, discover_with};
+use ado_core::{Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover};
+use ado_testkit::fake::FakeUser;
+use ado_testkit::fake::{FakeAccount, FakeState};
 
 const ACCT: &str = "1234567890123456";
 
@@ -495,10 +493,10 @@ impl CheckingJournal {
     }
 }
 
-impl account_deletion_operator::plan::journal::Journal for CheckingJournal {
+impl ado_core::journal::Journal for CheckingJournal {
     fn intend<'a>(
         &'a self,
-        calls: &'a [account_deletion_operator::plan::journal::CallIntent],
+        calls: &'a [ado_core::journal::CallIntent],
     ) -> futures::future::BoxFuture<'a, Result<Vec<u64>, String>> {
         Box::pin(async move {
             self.check("intend");
@@ -514,7 +512,7 @@ impl account_deletion_operator::plan::journal::Journal for CheckingJournal {
             Ok((first..*d).collect())
         })
     }
-    fn record(&self, id: u64, entry: &account_deletion_operator::plan::execute::AuditEntry) {
+    fn record(&self, id: u64, entry: &ado_core::execute::AuditEntry) {
         self.check("record");
         self.results.lock().unwrap().insert(id, entry.result.clone());
     }

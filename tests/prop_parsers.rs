@@ -5,14 +5,14 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test prop_parsers`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use account_deletion_operator::aliyun::config::{ClientConfig, ParamPlacement, SignatureVersion};
-use account_deletion_operator::aliyun::credentials::Credentials;
-use account_deletion_operator::aliyun::error::AliyunError;
-use account_deletion_operator::aliyun::product::Product;
-use account_deletion_operator::aliyun::sign::form_decode;
-use account_deletion_operator::aliyun::transport::{SignedRequest, sign_request};
-use account_deletion_operator::emulator::api::{KeyRecord, Principal};
-use account_deletion_operator::emulator::auth::{self, NonceStore, RequestParts};
+use ado_aliyun::config::{ClientConfig, ParamPlacement, SignatureVersion};
+use ado_aliyun::credentials::Credentials;
+use ado_aliyun::error::AliyunError;
+use ado_aliyun::product::Product;
+use ado_aliyun::sign::form_decode;
+use ado_aliyun::transport::{SignedRequest, sign_request};
+use ado_emulator::api::{KeyRecord, Principal};
+use ado_emulator::auth::{self, NonceStore, RequestParts};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
@@ -96,7 +96,7 @@ fn check_tampered(
         // The form is what the body says: change both, as a man in the middle would.
         let before = form.clone();
         tamper(&mut form);
-        let enc = account_deletion_operator::aliyun::sign::percent_encode;
+        let enc = ado_aliyun::sign::percent_encode;
         if form != before {
             body = form
                 .iter()

@@ -2,7 +2,7 @@
 //! `PROPTEST_CASES=100000 cargo test --release --test prop_sign`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use account_deletion_operator::aliyun::sign::{
+use ado_aliyun::sign::{
     form_decode, parse_v3_authorization, percent_encode, v1_canonical_query, v1_sign, v1_string_to_sign,
     v3_authorization,
 };

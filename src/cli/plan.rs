@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
-use crate::aliyun::config::ClientConfig;
-use crate::aliyun::credentials::{Credentials, role_arn};
-use crate::plan::{Inventory, Kind, Plan, PlanOptions, RetainSpec};
+use ado_aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
+use ado_aliyun::config::ClientConfig;
+use ado_aliyun::credentials::{Credentials, role_arn};
+use ado_core::{Inventory, Kind, Plan, PlanOptions, RetainSpec};
 
 /// Environment variable holding the management AccessKey id.
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
@@ -237,7 +237,7 @@ async fn plan(args: &PlanArgs) -> Result<String, String> {
         .map_err(|e| e.to_string().replace("spec.ram.retain.", "--retain "))?;
     let creds = credentials_from_env(|k| std::env::var(k).ok())?;
     let mgmt = AliyunClient::new(config, creds).map_err(|e| format!("cannot build the client: {e}"))?;
-    let session = crate::aliyun::sts::sanitize_session_name("account-deletion-operator-plan");
+    let session = ado_aliyun::sts::sanitize_session_name("account-deletion-operator-plan");
     let member = mgmt
         .assume_role_client(account, &args.access_role_name, &session)
         .await
@@ -248,14 +248,14 @@ async fn plan(args: &PlanArgs) -> Result<String, String> {
             )
         })?;
     // The role the session really is stays out of the plan, whatever its name's spelling.
-    opts.access_role_id = crate::plan::PlanApi::session_role(&member)
+    opts.access_role_id = ado_core::PlanApi::session_role(&member)
         .await
         .map_err(|e| format!("GetCallerIdentity in account {account} failed: {e}"))?
         .map(|s| s.role_id);
-    let inv = crate::plan::discover(&member, &kinds, account)
+    let inv = ado_core::discover(&member, &kinds, account)
         .await
         .map_err(|e| format!("inventory of account {account} failed: {e}"))?;
-    let plan = crate::plan::build(&inv, &opts).map_err(|e| e.to_string())?;
+    let plan = ado_core::build(&inv, &opts).map_err(|e| e.to_string())?;
     match args.output {
         OutputFormat::Table => Ok(render_table(&inv, &plan)),
         OutputFormat::Json => render_json(&inv, &plan).map_err(|e| format!("rendering JSON failed: {e}")),
@@ -301,7 +301,7 @@ mod tests {
     fn renders_an_empty_plan() {
         let mut inv = Inventory::new("2000000000000001");
         inv.kinds = Kind::ALL.into_iter().collect();
-        let plan = crate::plan::build(&inv, &PlanOptions::default()).unwrap();
+        let plan = ado_core::build(&inv, &PlanOptions::default()).unwrap();
         let t = render_table(&inv, &plan);
         assert!(t.contains("Inventory of account 2000000000000001"), "{t}");
         let j: serde_json::Value = serde_json::from_str(&render_json(&inv, &plan).unwrap()).unwrap();

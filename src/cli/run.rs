@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::aliyun::egress::AllowedEndpoints;
 use crate::controller::pass::PassOptions;
 use crate::controller::runtime::RunOptions;
 use crate::controller::validate::Guards;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use ado_aliyun::egress::AllowedEndpoints;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,16 +9,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::aliyun::client::AliyunClient;
-use crate::aliyun::config::{ClientConfig, Endpoints};
-use crate::aliyun::credentials::{CredentialProvider, Credentials};
-use crate::aliyun::error::AliyunError;
-use crate::aliyun::product::Product;
-use crate::aliyun::ratelimit::RateLimits;
-use crate::aliyun::rm;
-use crate::aliyun::sts::sanitize_session_name;
-use crate::aliyun::transport::{CallObserver, Transport};
 use crate::crd::{CheckItem, EndpointsSpec, FailReason};
+use ado_aliyun::client::AliyunClient;
+use ado_aliyun::config::{ClientConfig, Endpoints};
+use ado_aliyun::credentials::{CredentialProvider, Credentials};
+use ado_aliyun::error::AliyunError;
+use ado_aliyun::product::Product;
+use ado_aliyun::ratelimit::RateLimits;
+use ado_aliyun::rm;
+use ado_aliyun::sts::sanitize_session_name;
+use ado_aliyun::transport::{CallObserver, Transport};
 
 use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
 use super::runtime::Connector;
@@ -420,12 +420,12 @@ mod tests {
         let r = check_result(rm::DeletionCheckResult {
             status: "PreCheckComplete".into(),
             allow_delete: false,
-            not_allow_reason: crate::aliyun::pagination::Wrapped(vec![rm::CheckItem {
+            not_allow_reason: ado_aliyun::pagination::Wrapped(vec![rm::CheckItem {
                 check_id: "NON_SP_efc".into(),
                 check_name: "EFC".into(),
                 description: "d".into(),
             }]),
-            abandonable_checks: crate::aliyun::pagination::Wrapped(vec![]),
+            abandonable_checks: ado_aliyun::pagination::Wrapped(vec![]),
         });
         assert_eq!(r.blocking.len(), 1);
         assert_eq!(r.blocking[0].check_id, "NON_SP_efc");
@@ -445,7 +445,7 @@ mod tests {
         let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
             let assumed = assumed.clone();
             async move {
-                let params = crate::aliyun::sign::form_decode(uri.query().unwrap_or(""));
+                let params = ado_aliyun::sign::form_decode(uri.query().unwrap_or(""));
                 let action = params
                     .iter()
                     .find(|(k, _)| k == "Action")
@@ -505,14 +505,14 @@ mod tests {
     #[tokio::test]
     async fn against_the_emulator() {
         let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/seed.yaml");
-        let opts = <crate::emulator::server::Opts as clap::Parser>::parse_from([
+        let opts = <ado_emulator::server::Opts as clap::Parser>::parse_from([
             "aliyun-emulator",
             "--listen",
             "127.0.0.1:0",
             "--seed",
             seed,
         ]);
-        let running = crate::emulator::server::start(&opts).await.unwrap();
+        let running = ado_emulator::server::start(&opts).await.unwrap();
         let url = running.url();
         let c = AliyunConnector::new(0.0, 0.0);
         let d = c
@@ -532,11 +532,11 @@ mod tests {
         let missing = d.get_account("2999999999999999").await.unwrap_err();
         assert!(missing.is_not_found(), "{missing}");
         let m = d
-            .member("2000000000000001", crate::aliyun::client::DEFAULT_ACCESS_ROLE)
+            .member("2000000000000001", ado_aliyun::client::DEFAULT_ACCESS_ROLE)
             .await
             .unwrap();
-        let kinds = crate::plan::Kind::ALL.into_iter().collect();
-        let inv = crate::plan::discover(m.as_ref(), &kinds, "2000000000000001")
+        let kinds = ado_core::Kind::ALL.into_iter().collect();
+        let inv = ado_core::discover(m.as_ref(), &kinds, "2000000000000001")
             .await
             .unwrap();
         assert!(!inv.users.is_empty());

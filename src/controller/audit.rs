@@ -32,8 +32,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 
 use crate::crd::AccountDeletion;
-use crate::plan::execute::AuditEntry;
-use crate::plan::journal::{CallIntent, IntentId, Journal};
+use ado_core::execute::AuditEntry;
+use ado_core::journal::{CallIntent, IntentId, Journal};
 
 /// Result of an intent whose call was sent but whose answer was never recorded.
 pub const UNKNOWN: &str = "UNKNOWN";

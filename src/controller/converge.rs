@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::plan::{Kind, PlanApi, PlanOptions};
+use ado_core::{Kind, PlanApi, PlanOptions};
 
 /// Calls the cheap check made, for logs and the benchmark.
 pub const CHECK_CALLS: &str = "GetAccountSummary + provider, application, recycle-bin and domain listings";
@@ -62,12 +62,12 @@ pub async fn still_empty<A: PlanApi>(
     ]
     .into_iter()
     .collect();
-    let inv = crate::plan::inventory::discover_with(
+    let inv = ado_core::inventory::discover_with(
         api,
         &rest,
         account_id,
-        crate::plan::inventory::DEFAULT_DISCOVERY_CONCURRENCY,
-        crate::plan::inventory::Attachments::Auto,
+        ado_core::inventory::DEFAULT_DISCOVERY_CONCURRENCY,
+        ado_core::inventory::Attachments::Auto,
         &BTreeSet::new(),
     )
     .await?;
@@ -75,7 +75,7 @@ pub async fn still_empty<A: PlanApi>(
         kinds: rest,
         ..opts.clone()
     };
-    let Ok(plan) = crate::plan::build(&inv, &partial) else {
+    let Ok(plan) = ado_core::build(&inv, &partial) else {
         return Ok(false);
     };
     if !plan.is_empty() {
@@ -87,13 +87,13 @@ pub async fn still_empty<A: PlanApi>(
     let bin = api.list_users_in_recycle_bin().await?;
     Ok(bin
         .iter()
-        .all(|u| retain.is_retained(Kind::Users, crate::plan::model::user_name_from_upn(&u.upn))))
+        .all(|u| retain.is_retained(Kind::Users, ado_core::model::user_name_from_upn(&u.upn))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::fake::{FakeAccount, FakeState, FakeUser};
+    use ado_testkit::fake::{FakeAccount, FakeState, FakeUser};
 
     fn kept() -> BTreeMap<String, u64> {
         BTreeMap::from([

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use crate::crd::{CheckItem, FailReason};
-use crate::plan::{CallError, PlanApi};
+use ado_core::{CallError, PlanApi};
 
 /// `GetResourceDirectory`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use crate::crd::{
     AccountDeletion, AccountDeletionStatus, AlibabaErrorStatus, ApprovedPlan, DeletionCheckStatus,
     DeletionResult, Mode, ObservedAccount, Phase, PlanStatus, SlrTaskStatus,
 };
-use crate::plan::execute::{AuditEntry, ExecOptions};
-use crate::plan::journal::{CallIntent, Journal};
-use crate::plan::{CallError, Kind, Plan, PlanApi};
+use ado_core::execute::{AuditEntry, ExecOptions};
+use ado_core::journal::{CallIntent, Journal};
+use ado_core::{CallError, Kind, Plan, PlanApi};
 
 use super::claim::ClaimOutcome;
 use super::conditions::{self, Truth};
@@ -50,7 +50,7 @@ impl Default for PassOptions {
             resync: Duration::from_secs(600),
             blocked_retry: Duration::from_secs(120),
             error_retry: Duration::from_secs(15),
-            concurrency: crate::plan::execute::DEFAULT_CONCURRENCY,
+            concurrency: ado_core::execute::DEFAULT_CONCURRENCY,
             plan_entries: 20,
             empty_confirm: Duration::from_secs(5),
         }
@@ -582,9 +582,9 @@ async fn drive<D: Directory, S: StatusSink>(
     // path does not depend on `AttachmentCount`.
     let attachments = match &p.st.last_error {
         Some(e) if e.code.starts_with("DeleteConflict.") && e.code.contains(".Policy") => {
-            crate::plan::inventory::Attachments::ByPrincipal
+            ado_core::inventory::Attachments::ByPrincipal
         }
-        _ => crate::plan::inventory::Attachments::Auto,
+        _ => ado_core::inventory::Attachments::Auto,
     };
     // A later look at an account found empty: GetAccountSummary plus the few listings it does not
     // cover, instead of the whole inventory (controller::converge). Any difference: full inventory.
@@ -617,7 +617,7 @@ async fn drive<D: Directory, S: StatusSink>(
         // Users whose deletion the service refused because of passkeys: list theirs (one call each).
         let passkeys_for: std::collections::BTreeSet<String> =
             p.st.users_with_passkeys.iter().cloned().collect();
-        let inv = match crate::plan::inventory::discover_with(
+        let inv = match ado_core::inventory::discover_with(
             member.as_ref(),
             &plan_options.kinds,
             id,
@@ -632,7 +632,7 @@ async fn drive<D: Directory, S: StatusSink>(
         };
         p.st.users_with_passkeys
             .retain(|u| inv.users.iter().any(|x| &x.name == u));
-        let plan = match crate::plan::build(&inv, &plan_options) {
+        let plan = match ado_core::build(&inv, &plan_options) {
             Ok(plan) => plan,
             Err(e) => return Err(p.blocked(Block::new("InvalidRetainPattern", e.to_string()), "Plan")),
         };
@@ -1005,9 +1005,9 @@ fn object_digests(plan: &Plan) -> Vec<u32> {
             let (kind, name, _) = a.action.sort_key();
             // Recycle-bin leftovers belong to the user whose deletion was approved.
             let name = match &a.action {
-                crate::plan::Action::DeleteAccessKeyInRecycleBin { .. }
-                | crate::plan::Action::DeleteUserInRecycleBin { .. } => {
-                    crate::plan::model::user_name_from_upn(name)
+                ado_core::Action::DeleteAccessKeyInRecycleBin { .. }
+                | ado_core::Action::DeleteUserInRecycleBin { .. } => {
+                    ado_core::model::user_name_from_upn(name)
                 }
                 _ => name,
             };
@@ -1068,7 +1068,7 @@ fn check_approval(st: &mut AccountDeletionStatus, approved: &str, plan: &Plan) -
         )));
     }
     for a in &plan.actions {
-        if let crate::plan::Action::DeleteServiceLinkedRole { role } = &a.action
+        if let ado_core::Action::DeleteServiceLinkedRole { role } = &a.action
             && st
                 .service_linked_role_tasks
                 .iter()
@@ -1287,10 +1287,10 @@ async fn deletion_check<D: Directory>(
 
 /// Polls in-flight service-linked role tasks whose role is gone from the inventory: the task
 /// finished (the role is deleted) or its status can no longer be read; either way it is done.
-async fn settle_finished_slr_tasks<M: crate::plan::PlanApi>(
+async fn settle_finished_slr_tasks<M: ado_core::PlanApi>(
     p: &mut Pass<'_>,
     member: &M,
-    inv: &crate::plan::Inventory,
+    inv: &ado_core::Inventory,
 ) {
     for t in &mut p.st.service_linked_role_tasks {
         if !slr_in_flight(&t.status) || inv.service_linked_roles.iter().any(|r| r.name == t.role) {
@@ -1331,7 +1331,7 @@ fn audit_unavailable(p: &mut Pass<'_>, e: &str) -> Halt {
     )
 }
 
-async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
+async fn purge<M: ado_core::PlanApi, S: StatusSink>(
     p: &mut Pass<'_>,
     member: &M,
     plan: &Plan,
@@ -1363,7 +1363,7 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
         ..opts
     };
     let planned: u64 = plan.remaining().values().sum::<usize>() as u64;
-    let run = crate::plan::execute::run(member, plan, &opts);
+    let run = ado_core::execute::run(member, plan, &opts);
     tokio::pin!(run);
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
@@ -1372,7 +1372,7 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
         tokio::select! {
             report = &mut run => break report,
             Some(ev) = rx.recv() => {
-                if ev.outcome == crate::plan::execute::Outcome::Done
+                if ev.outcome == ado_core::execute::Outcome::Done
                     && ev.action.deletes_top_level().is_some()
                     && !ev.action.is_async()
                 {
@@ -1456,7 +1456,7 @@ async fn purge<M: crate::plan::PlanApi, S: StatusSink>(
     }
     // A user refused because of its passkeys: the next pass lists and deletes them first.
     for f in &report.failures {
-        if let crate::plan::Action::DeleteUser { user } = &f.action
+        if let ado_core::Action::DeleteUser { user } = &f.action
             && f.code.to_ascii_lowercase().contains("passkey")
             && !p.st.users_with_passkeys.contains(user)
         {

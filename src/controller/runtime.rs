@@ -26,7 +26,7 @@ use super::directory::Directory;
 use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink, Stop};
 use super::secret::{self, SecretCredentials};
 use super::validate::{self, Block};
-use crate::plan::journal::Journal;
+use ado_core::journal::Journal;
 
 /// Builds a [`Directory`] for a set of credentials and endpoints (the signed client in production,
 /// anything in tests).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use crate::crd::{AccountDeletion, AccountDeletionSpec, CheckItem, Mode, Phase, SecretRef};
-use crate::plan::fake::{FakeAccount, FakeError, FakeState};
+use ado_testkit::fake::{FakeAccount, FakeError, FakeState};
 
 use super::conditions::status_of;
 use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
@@ -444,8 +444,8 @@ async fn ram_counts_as_empty_only_after_a_second_inventory_and_reappearing_objec
 
 #[tokio::test]
 async fn odd_names_unicode_display_names_and_a_plan_of_tens_of_thousands_of_actions() {
-    use crate::plan::fake::{FakeGroup, FakeUser};
-    use crate::plan::{PolicyRef, PolicyType};
+    use ado_core::{PolicyRef, PolicyType};
+    use ado_testkit::fake::{FakeGroup, FakeUser};
     let mut state = FakeState::rich(ID);
     state.slr_in_use.clear();
     // Every character class RAM allows in names: letters, digits, '.', '-', '_', '@' (user names).
@@ -584,7 +584,7 @@ async fn an_unidentified_session_blocks_role_changes() {
     );
     assert_eq!(dir.mutating(), 0);
     // Without roles in the selection the purge may go on.
-    o.spec.ram.kinds = Some(vec![crate::plan::Kind::Users, crate::plan::Kind::Groups]);
+    o.spec.ram.kinds = Some(vec![ado_core::Kind::Users, ado_core::Kind::Groups]);
     let out = step(&dir, &mut o).await;
     assert_ne!(out.reason.as_deref(), Some("AccessRoleUnidentified"));
 }
@@ -686,7 +686,7 @@ async fn progress_reaches_100_percent_and_large_accounts_announce_milestones() {
     for i in 0..150 {
         state.users.insert(
             format!("bulk-{i:03}"),
-            crate::plan::fake::FakeUser {
+            ado_testkit::fake::FakeUser {
                 id: format!("29{i:014}"),
                 keys: [format!("LTAI5tBulk{i:014}")].into(),
                 ..Default::default()

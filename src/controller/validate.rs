@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::aliyun::egress::{AllowedEndpoints, EndpointRefusal};
 use crate::crd::{AccountDeletion, Mode};
-use crate::plan::{Kind, PlanOptions};
+use ado_aliyun::egress::{AllowedEndpoints, EndpointRefusal};
+use ado_core::{Kind, PlanOptions};
 
 /// What the operator's own configuration decides, whatever an `AccountDeletion` asks: accounts
 /// never touched and the only base URLs a spec may send signed requests to.

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::crd::Mode;
-use crate::plan::RetainSpec;
+use ado_core::RetainSpec;
 
 /// The owner of a member account and the objects waiting for it.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -5,10 +5,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Kind, RetainSpec};
+use ado_core::{Kind, RetainSpec};
 
 /// The operator's default access role in member accounts (created by Resource Directory).
-pub const DEFAULT_ACCESS_ROLE: &str = crate::plan::DEFAULT_ACCESS_ROLE;
+pub const DEFAULT_ACCESS_ROLE: &str = ado_core::DEFAULT_ACCESS_ROLE;
 
 /// Empties and optionally deletes one Resource Directory member account.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use ado_core::execute::{ExecOptions, Outcome, run};
 use ado_core::inventory::{Attachments, discover_with};
-use ado_core::{Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover};
+use ado_core::{ErrorClass, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover};
 use ado_testkit::fake::FakeUser;
 use ado_testkit::fake::{FakeAccount, FakeState};
 
@@ -185,7 +185,7 @@ async fn failed_prerequisite_skips_its_dependents_and_is_reported() {
     assert_eq!(report.failures.len(), 1, "{:#?}", report.failures);
     let f = &report.failures[0];
     assert_eq!(f.code, "Throttling.User");
-    assert_eq!(f.class, "Throttled");
+    assert_eq!(f.class, ErrorClass::Throttled);
     assert!(f.request_id.as_deref().unwrap_or("").starts_with("FAKE-"));
     // DeleteUser alice (and so its recycle-bin purge) and DeleteVirtualMFADevice alice-mfa were
     // not attempted.
@@ -227,7 +227,7 @@ async fn conflict_from_a_stale_plan_is_recorded_and_the_next_pass_fixes_it() {
         .find(|f| f.action.api_action() == "DeleteUser")
         .unwrap();
     assert_eq!(f.code, "DeleteConflict.User.AccessKey");
-    assert_eq!(f.class, "Conflict");
+    assert_eq!(f.class, ErrorClass::Conflict);
     let next = plan_for(&fake, &opts()).await;
     assert!(
         next.actions

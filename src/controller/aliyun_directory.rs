@@ -20,7 +20,10 @@ use ado_aliyun::rm;
 use ado_aliyun::sts::sanitize_session_name;
 use ado_aliyun::transport::{CallObserver, Transport};
 
-use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
+use super::directory::{
+    AccountInfo, AccountType, CheckResult, CheckState, DeletionState, DeletionStatusInfo, Directory,
+    DirectoryInfo, MemberDeletion,
+};
 use super::runtime::Connector;
 use super::secret::SecretCredentials;
 
@@ -77,7 +80,7 @@ fn directory_info(rd: rm::ResourceDirectory) -> DirectoryInfo {
     DirectoryInfo {
         id: rd.resource_directory_id,
         management_account_id: rd.master_account_id,
-        member_deletion_status: rd.member_deletion_status,
+        member_deletion_status: MemberDeletion::parse(&rd.member_deletion_status),
     }
 }
 
@@ -85,7 +88,7 @@ fn directory_info(rd: rm::ResourceDirectory) -> DirectoryInfo {
 fn account_info(a: rm::Account) -> AccountInfo {
     AccountInfo {
         display_name: a.display_name,
-        account_type: a.account_type,
+        account_type: AccountType::parse(&a.account_type),
         status: a.status,
     }
 }
@@ -93,7 +96,7 @@ fn account_info(a: rm::Account) -> AccountInfo {
 /// Maps `GetAccountDeletionCheckResult`.
 fn check_result(r: rm::DeletionCheckResult) -> CheckResult {
     CheckResult {
-        status: r.status,
+        status: CheckState::parse(&r.status),
         allow_delete: r.allow_delete,
         blocking: check_items(r.not_allow_reason.0),
         abandonable: check_items(r.abandonable_checks.0),
@@ -103,7 +106,7 @@ fn check_result(r: rm::DeletionCheckResult) -> CheckResult {
 /// Maps `GetAccountDeletionStatus`.
 fn deletion_status_info(s: rm::DeletionStatus) -> DeletionStatusInfo {
     DeletionStatusInfo {
-        status: s.status,
+        status: DeletionState::parse(&s.status),
         deletion_type: s.deletion_type,
         create_time: s.create_time.filter(|t| !t.is_empty()),
         deletion_time: s.deletion_time.filter(|t| !t.is_empty()),
@@ -490,7 +493,7 @@ mod tests {
         let rd = d.resource_directory().await.unwrap();
         assert_eq!(rd.id, "rd-1");
         assert_eq!(rd.management_account_id, "1000000000000001");
-        assert_eq!(rd.member_deletion_status, "Enabled");
+        assert_eq!(rd.member_deletion_status, MemberDeletion::Enabled);
         let r = d.deletion_check_result("2000000000000001").await.unwrap();
         assert!(r.allow_delete);
         assert_eq!(r.abandonable[0].check_id, "SP_x");
@@ -542,7 +545,7 @@ mod tests {
         assert!(!inv.users.is_empty());
         d.check_account_delete("2000000000000001").await.unwrap();
         let r = d.deletion_check_result("2000000000000001").await.unwrap();
-        assert!(!r.status.is_empty(), "{r:?}");
+        assert!(!r.status.as_str().is_empty(), "{r:?}");
         eprintln!("{rd:?}\n{acct:?}\n{r:?}");
     }
 }

@@ -7,6 +7,113 @@ use std::future::Future;
 use crate::crd::{CheckItem, FailReason};
 use ado_core::{CallError, PlanApi};
 
+/// A wire enum: the values ResourceManager documents as variants, anything else kept verbatim
+/// (a new value must not make a pass fail, and status shows what the service said).
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// A value this operator does not know.
+            Other(String),
+        }
+
+        impl $name {
+            /// Parses the service's spelling.
+            #[must_use]
+            pub fn parse(s: &str) -> $name {
+                match s {
+                    $(stringify!($variant) => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+
+            /// The service's spelling.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => stringify!($variant),)*
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        /// The empty value, as an unset string was before parsing.
+        impl Default for $name {
+            fn default() -> $name {
+                $name::Other(String::new())
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> $name {
+                $name::parse(s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// `MemberDeletionStatus` of the directory.
+    MemberDeletion {
+        /// Members may be deleted.
+        Enabled,
+        /// Member deletion is switched off.
+        Disabled,
+    }
+}
+
+wire_enum! {
+    /// `Type` of a member account.
+    AccountType {
+        /// Created in the directory: deletable.
+        ResourceAccount,
+        /// Invited: can only be removed from the directory.
+        CloudAccount,
+    }
+}
+
+wire_enum! {
+    /// `Status` of a deletion pre-check.
+    CheckState {
+        /// Still running.
+        PreChecking,
+        /// Done: the result is final.
+        PreCheckComplete,
+    }
+}
+
+wire_enum! {
+    /// `Status` of an account deletion.
+    DeletionState {
+        /// ResourceManager checks again before deleting.
+        Checking,
+        /// Being deleted (or in its silence period).
+        Deleting,
+        /// Deleted.
+        Success,
+        /// The final check failed.
+        CheckFailed,
+        /// The deletion failed.
+        DeleteFailed,
+    }
+}
+
+impl DeletionState {
+    /// The deletion ended without deleting the account (the user may fix and retry).
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        matches!(self, DeletionState::CheckFailed | DeletionState::DeleteFailed)
+    }
+}
+
 /// `GetResourceDirectory`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryInfo {
@@ -14,8 +121,8 @@ pub struct DirectoryInfo {
     pub id: String,
     /// The management account (never deleted by this operator).
     pub management_account_id: String,
-    /// `Enabled` when members may be deleted.
-    pub member_deletion_status: String,
+    /// Whether members may be deleted.
+    pub member_deletion_status: MemberDeletion,
 }
 
 /// `GetAccount`.
@@ -24,7 +131,7 @@ pub struct AccountInfo {
     /// `DisplayName`.
     pub display_name: String,
     /// `ResourceAccount` or `CloudAccount`.
-    pub account_type: String,
+    pub account_type: AccountType,
     /// `CreateSuccess`, `InviteSuccess`, ...
     pub status: String,
 }
@@ -33,7 +140,7 @@ pub struct AccountInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckResult {
     /// `PreChecking` or `PreCheckComplete`.
-    pub status: String,
+    pub status: CheckState,
     /// `AllowDelete` (parsed from the string).
     pub allow_delete: bool,
     /// `NotAllowReason`.
@@ -46,7 +153,7 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeletionStatusInfo {
     /// `Checking`, `Deleting`, `Success`, `CheckFailed`, `DeleteFailed`.
-    pub status: String,
+    pub status: DeletionState,
     /// `0` direct, `1` silence period.
     pub deletion_type: Option<i64>,
     /// `CreateTime`.

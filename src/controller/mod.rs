@@ -3,6 +3,7 @@
 
 pub mod aliyun_directory;
 pub mod audit;
+pub mod block;
 pub mod claim;
 pub mod conditions;
 pub mod converge;

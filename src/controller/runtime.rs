@@ -21,11 +21,12 @@ use crate::http::Readiness;
 use crate::metrics::{KindLabel, Metrics, PhaseLabel, ReasonLabel, ResultLabel};
 
 use super::audit;
+use super::block::{Block, BlockReason};
 use super::claim::{self, ClaimOutcome};
 use super::directory::Directory;
 use super::pass::{self, EventKind, PassOptions, PassOutcome, StatusSink, Stop};
 use super::secret::{self, SecretCredentials};
-use super::validate::{self, Block};
+use super::validate;
 use ado_core::journal::Journal;
 
 /// Builds a [`Directory`] for a set of credentials and endpoints (the signed client in production,
@@ -98,6 +99,15 @@ pub enum ReconcileError {
         #[source]
         source: claim::ClaimError,
     },
+    /// Reading the credentials Secret failed (the API server, not the user).
+    #[error("credentials Secret of {name}: {source}")]
+    Secret {
+        /// Object.
+        name: String,
+        /// Cause.
+        #[source]
+        source: secret::SecretError,
+    },
     /// Writing status failed.
     #[error("writing status of {name}: {source}")]
     Status {
@@ -107,6 +117,18 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl ReconcileError {
+    /// The metric label of the failure.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Claim { .. } => "ClaimUnavailable",
+            ReconcileError::Secret { .. } => "SecretUnavailable",
+            ReconcileError::Status { .. } => "StatusWriteFailed",
+        }
+    }
 }
 
 /// Waits until the CRD is served (readiness stays false with the reason meanwhile), then runs the
@@ -243,7 +265,7 @@ fn error_policy<C: Connector>(obj: Arc<AccountDeletion>, err: &ReconcileError, c
     ctx.metrics
         .reconcile_errors
         .get_or_create(&ReasonLabel {
-            reason: "StatusWriteFailed".into(),
+            reason: err.reason().into(),
         })
         .inc();
     Action::requeue(Duration::from_secs(10))
@@ -457,11 +479,22 @@ async fn reconcile<C: Connector>(
         Ok(v) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
             match secret::load(&secrets, &obj.spec.credentials_secret_ref.name).await {
-                Err(block) => pass::blocked_outcome(&obj, block, &ctx.opts.pass, now),
+                Err(secret::SecretError::Blocked(block)) => {
+                    pass::blocked_outcome(&obj, block, &ctx.opts.pass, now)
+                }
+                Err(source) => {
+                    return Err(ReconcileError::Secret {
+                        name: name.clone(),
+                        source,
+                    });
+                }
                 Ok(creds) => match directory_for(&ctx, &obj, &creds) {
-                    Err(msg) => {
-                        pass::blocked_outcome(&obj, Block::new("InvalidEndpoint", msg), &ctx.opts.pass, now)
-                    }
+                    Err(msg) => pass::blocked_outcome(
+                        &obj,
+                        Block::new(BlockReason::InvalidEndpoint, msg),
+                        &ctx.opts.pass,
+                        now,
+                    ),
                     Ok(dir) => {
                         let sink = ApiSink {
                             client: ctx.client.clone(),

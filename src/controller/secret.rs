@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
-use super::validate::Block;
+use super::block::{Block, BlockReason};
 
 /// The AccessKey from the Secret. `Debug` never shows the secret or the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -33,37 +33,59 @@ impl std::fmt::Debug for SecretCredentials {
     }
 }
 
+/// Why the Secret could not be used: something the user must fix, or the API server failing for
+/// a moment (retried with backoff; not a user-facing block).
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The Secret is missing, unreadable by policy or incomplete: the user must act.
+    #[error("{}", .0.message)]
+    Blocked(Block),
+    /// Reading it failed for a reason that may pass (API server unavailable, timeout).
+    #[error("reading Secret {name:?} failed: {source}")]
+    Unavailable {
+        /// The Secret.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl From<Block> for SecretError {
+    fn from(b: Block) -> Self {
+        SecretError::Blocked(b)
+    }
+}
+
 /// Loads and checks the Secret.
 ///
 /// # Errors
-/// A [`Block`] naming the Secret and the missing key, or `Err(Ok(message))`-style transient errors
-/// are returned as `Block` with reason `SecretUnavailable`.
-pub async fn load(api: &Api<Secret>, name: &str) -> Result<SecretCredentials, Block> {
+/// [`SecretError::Blocked`] naming the Secret and the missing key; [`SecretError::Unavailable`]
+/// when the API server did not answer.
+pub async fn load(api: &Api<Secret>, name: &str) -> Result<SecretCredentials, SecretError> {
     let secret = match api.get_opt(name).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return Err(Block::new(
-                "SecretNotFound",
+            return Err(Block::new(BlockReason::SecretNotFound,
                 format!(
                     "Secret {name:?} (spec.credentialsSecretRef.name) does not exist in this namespace; create it with \
                      keys accessKeyId and accessKeySecret"
                 ),
-            ));
+            ).into());
         }
         Err(kube::Error::Api(s)) if s.code == 403 => {
-            return Err(Block::new(
-                "SecretForbidden",
+            return Err(Block::new(BlockReason::SecretForbidden,
                 format!(
                     "the operator may not read Secret {name:?} in this namespace; install the chart with this \
                      namespace in watchNamespaces (or cluster-wide)"
                 ),
-            ));
+            ).into());
         }
         Err(e) => {
-            return Err(Block::new(
-                "SecretUnavailable",
-                format!("reading Secret {name:?} failed: {e}"),
-            ));
+            return Err(SecretError::Unavailable {
+                name: name.to_string(),
+                source: e,
+            });
         }
     };
     let data = secret.data.unwrap_or_default();
@@ -76,7 +98,7 @@ pub async fn load(api: &Api<Secret>, name: &str) -> Result<SecretCredentials, Bl
         match get(k) {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(Block::new(
-                "SecretKeyMissing",
+                BlockReason::SecretKeyMissing,
                 format!(
                     "Secret {name:?} has no {k:?} key (expected keys: accessKeyId, accessKeySecret, optional securityToken)"
                 ),

@@ -77,7 +77,7 @@ impl Directory for FakeDir {
         Ok(DirectoryInfo {
             id: "rd-test".into(),
             management_account_id: "1000000000000001".into(),
-            member_deletion_status: self.member_deletion.clone(),
+            member_deletion_status: self.member_deletion.as_str().into(),
         })
     }
     async fn get_account(&self, account_id: &str) -> Result<AccountInfo, FakeError> {
@@ -86,7 +86,7 @@ impl Directory for FakeDir {
         }
         Ok(AccountInfo {
             display_name: self.display_name.clone(),
-            account_type: self.account_type.clone(),
+            account_type: self.account_type.as_str().into(),
             status: "CreateSuccess".into(),
         })
     }

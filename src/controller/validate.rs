@@ -17,25 +17,7 @@ pub struct Guards {
     pub allowed_endpoints: AllowedEndpoints,
 }
 
-/// Why the operator will not act, in words for `status`, Events and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
-    /// CamelCase condition reason (`DisplayNameMismatch`).
-    pub reason: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl Block {
-    /// Builds a block.
-    #[must_use]
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Block {
-        Block {
-            reason,
-            message: message.into(),
-        }
-    }
-}
+pub use super::block::{Block, BlockReason};
 
 /// The spec after validation, ready for planning.
 #[derive(Debug, Clone)]
@@ -58,7 +40,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
     let spec = &obj.spec;
     if spec.account_id.len() != 16 || !spec.account_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Block::new(
-            "InvalidAccountId",
+            BlockReason::InvalidAccountId,
             format!(
                 "spec.accountId {:?} is not a 16-digit Alibaba Cloud account id",
                 spec.account_id
@@ -69,7 +51,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
         && started != spec.account_id
     {
         return Err(Block::new(
-            "AccountIdChanged",
+            BlockReason::AccountIdChanged,
             format!(
                 "spec.accountId changed from {started} to {} after work started; set it back to {started}, \
                  or create a new AccountDeletion for the other account",
@@ -79,7 +61,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
     }
     if protected.contains(&spec.account_id) {
         return Err(Block::new(
-            "ProtectedAccount",
+            BlockReason::ProtectedAccount,
             format!(
                 "account {} is in the operator's protected account list (--protected-account-ids / \
                  values protectedAccountIds); nothing will be touched",
@@ -89,19 +71,19 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
     }
     if spec.account_display_name.trim().is_empty() {
         return Err(Block::new(
-            "InvalidDisplayName",
+            BlockReason::InvalidDisplayName,
             "spec.accountDisplayName is empty: set it to the member's display name as shown in Resource Directory",
         ));
     }
     if spec.credentials_secret_ref.name.trim().is_empty() {
         return Err(Block::new(
-            "InvalidSecretRef",
+            BlockReason::InvalidSecretRef,
             "spec.credentialsSecretRef.name is empty",
         ));
     }
     if spec.access_role_name.trim().is_empty() {
         return Err(Block::new(
-            "InvalidAccessRole",
+            BlockReason::InvalidAccessRole,
             "spec.accessRoleName is empty: remove it to use ResourceDirectoryAccountAccessRole",
         ));
     }
@@ -110,7 +92,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
         && spec.mode != Mode::Delete
     {
         return Err(Block::new(
-            "NoKindsSelected",
+            BlockReason::NoKindsSelected,
             "spec.ram.kinds is an empty list: remove it to empty every kind, or list the kinds to empty",
         ));
     }
@@ -124,7 +106,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
             .map(|k| k.as_str())
             .collect();
         return Err(Block::new(
-            "KindsNarrowedForDelete",
+            BlockReason::KindsNarrowedForDelete,
             format!(
                 "mode Delete needs every RAM kind selected but spec.ram.kinds leaves out {}; remove spec.ram.kinds \
                  or use mode PurgeRam",
@@ -139,13 +121,13 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
         access_role_id: None,
     };
     if let Err(e) = plan_options.retain.compile(&plan_options.access_role) {
-        return Err(Block::new("InvalidRetainPattern", e.to_string()));
+        return Err(Block::new(BlockReason::InvalidRetainPattern, e.to_string()));
     }
     let not_before = match &spec.not_before {
         None => None,
         Some(s) => Some(s.parse::<jiff::Timestamp>().map_err(|e| {
             Block::new(
-                "InvalidNotBefore",
+                BlockReason::InvalidNotBefore,
                 format!("spec.notBefore {s:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z ({e})"),
             )
         })?),
@@ -154,7 +136,7 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
         && (h.len() != 16 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
     {
         return Err(Block::new(
-            "InvalidApprovedPlanHash",
+            BlockReason::InvalidApprovedPlanHash,
             format!(
                 "spec.approvedPlanHash {h:?} is not a plan hash; copy status.plan.hash (16 hex characters)"
             ),
@@ -165,17 +147,19 @@ pub fn validate(obj: &AccountDeletion, guards: &Guards) -> Result<Validated, Blo
             Ok(_) => {}
             Err(EndpointRefusal::Malformed(m)) => {
                 return Err(Block::new(
-                    "InvalidEndpoint",
+                    BlockReason::InvalidEndpoint,
                     format!("{m}; use a base URL such as https://ram.aliyuncs.com"),
                 ));
             }
-            Err(EndpointRefusal::NotAllowed(m)) => return Err(Block::new("EndpointNotAllowed", m)),
+            Err(EndpointRefusal::NotAllowed(m)) => {
+                return Err(Block::new(BlockReason::EndpointNotAllowed, m));
+            }
         }
     }
     for (i, id) in spec.deletion.abandonable_check_ids.iter().enumerate() {
         if id.trim().is_empty() {
             return Err(Block::new(
-                "InvalidAbandonableCheckId",
+                BlockReason::InvalidAbandonableCheckId,
                 format!("spec.deletion.abandonableCheckIds[{i}] is empty"),
             ));
         }
@@ -236,7 +220,7 @@ mod tests {
     fn reason(o: &AccountDeletion) -> &'static str {
         validate(o, &Guards::default())
             .err()
-            .map(|b| b.reason)
+            .map(|b| b.reason.as_str())
             .unwrap_or("ok")
     }
 
@@ -257,7 +241,7 @@ mod tests {
             ..Default::default()
         });
         let b = validate(&o, &Guards::default()).unwrap_err();
-        assert_eq!(b.reason, "AccountIdChanged");
+        assert_eq!(b.reason, BlockReason::AccountIdChanged);
         assert!(b.message.contains("6543210987654321"));
 
         let o = obj();
@@ -265,12 +249,15 @@ mod tests {
             protected: ["1234567890123456".to_string()].into(),
             ..Guards::default()
         };
-        assert_eq!(validate(&o, &prot).unwrap_err().reason, "ProtectedAccount");
+        assert_eq!(
+            validate(&o, &prot).unwrap_err().reason,
+            BlockReason::ProtectedAccount
+        );
 
         let mut o = obj();
         o.spec.ram.retain.users = vec!["ok".into(), "bad[".into()];
         let b = validate(&o, &Guards::default()).unwrap_err();
-        assert_eq!(b.reason, "InvalidRetainPattern");
+        assert_eq!(b.reason, BlockReason::InvalidRetainPattern);
         assert!(b.message.contains("spec.ram.retain.users[1]"), "{}", b.message);
 
         let mut o = obj();
@@ -309,7 +296,7 @@ mod tests {
                 });
             }
             let b = validate(&o, &allowed).unwrap_err();
-            assert_eq!(b.reason, "EndpointNotAllowed", "{url}");
+            assert_eq!(b.reason, BlockReason::EndpointNotAllowed, "{url}");
             assert!(b.message.starts_with(field), "{}", b.message);
         }
 

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use ado_aliyun::error::ErrorClass;
 use serde::{Deserialize, Serialize};
 
 use super::action::Action;
@@ -21,9 +22,9 @@ pub trait CallError: std::error::Error + Send + Sync + 'static {
     fn message(&self) -> &str;
     /// RequestId, for ActionTrail and support tickets.
     fn request_id(&self) -> Option<&str>;
-    /// Error class label (`NotFound`, `Conflict`, `Throttled`, `Transient`, `Auth`, `InvalidInput`,
-    /// `Other`).
-    fn class_name(&self) -> &'static str;
+    /// What kind of failure this is: the one classification of Alibaba errors, used by the
+    /// executor, the reconciler and the metrics alike.
+    fn class(&self) -> ErrorClass;
 }
 
 /// A user as listed (IMS `ListUsers` with `Status=active,freeze`, so frozen users are visible).

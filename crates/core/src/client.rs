@@ -2,7 +2,7 @@
 //! complete call (largest page size), each [`Action`] the matching mutating call.
 
 use ado_aliyun::client::AliyunClient;
-use ado_aliyun::error::AliyunError;
+use ado_aliyun::error::{AliyunError, ErrorClass};
 use ado_aliyun::ims::ALL_USER_STATUSES;
 
 use super::action::Action;
@@ -25,8 +25,8 @@ impl CallError for AliyunError {
     fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
-    fn class_name(&self) -> &'static str {
-        self.class.as_str()
+    fn class(&self) -> ErrorClass {
+        self.class
     }
 }
 

@@ -21,6 +21,7 @@ use super::action::{Action, Plan};
 use super::api::{Applied, CallError, PlanApi, RoleUsage, SlrStatus};
 use super::journal::{CallIntent, IntentId, Journal, NOT_SENT};
 use super::model::Kind;
+use ado_aliyun::error::ErrorClass;
 
 /// Per-account concurrency when the caller does not say.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -99,8 +100,8 @@ pub struct ActionFailure {
     pub message: String,
     /// RequestId.
     pub request_id: Option<String>,
-    /// Error class (`Conflict`, `Throttled`, ...).
-    pub class: String,
+    /// What kind of failure it was.
+    pub class: ErrorClass,
 }
 
 /// A service-linked role deletion task as last seen.
@@ -344,7 +345,7 @@ fn failure<E: CallError>(action: &Action, e: &E) -> ActionFailure {
         code: e.code().to_string(),
         message: e.message().to_string(),
         request_id: e.request_id().map(str::to_string),
-        class: e.class_name().to_string(),
+        class: e.class(),
     }
 }
 
@@ -508,10 +509,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                 if journal.is_none() {
                     report.audit.push(entry);
                 }
-                if result
-                    .as_ref()
-                    .is_err_and(|e| matches!(e.class_name(), "Transient" | "Throttled"))
-                {
+                if result.as_ref().is_err_and(|e| e.class().is_retryable()) {
                     unavailable_streak += 1;
                 } else {
                     unavailable_streak = 0;

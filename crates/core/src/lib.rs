@@ -20,6 +20,7 @@ pub mod model;
 pub mod retain;
 
 pub use action::{Action, Kept, Plan, PlannedAction};
+pub use ado_aliyun::error::ErrorClass;
 pub use api::{AppSource, CallError, PlanApi, SummaryCounts};
 pub use build::{PlanOptions, build, build_with};
 pub use execute::{ExecOptions, ExecutionReport};

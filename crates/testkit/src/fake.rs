@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ado_core::ErrorClass;
 use ado_core::action::Action;
 use ado_core::api::{
     AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole,
@@ -39,16 +40,8 @@ impl CallError for FakeError {
     fn request_id(&self) -> Option<&str> {
         Some(&self.request_id)
     }
-    fn class_name(&self) -> &'static str {
-        if self.is_not_found() {
-            "NotFound"
-        } else if self.code.starts_with("DeleteConflict") {
-            "Conflict"
-        } else if self.code.starts_with("Throttling") {
-            "Throttled"
-        } else {
-            "Other"
-        }
+    fn class(&self) -> ErrorClass {
+        ErrorClass::classify(&self.code, None)
     }
 }
 

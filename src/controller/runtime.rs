@@ -13,6 +13,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use tracing::Instrument;
 
 use crate::crd::{
     AccountClaim, AccountDeletion, AccountDeletionStatus, ClaimWaiter, EndpointsSpec, Mode, Phase, claim_name,
@@ -444,107 +445,141 @@ async fn write_status(
         .map(|_| ())
 }
 
+/// One reconcile of one object, inside its tracing span (namespace, name, account).
 async fn reconcile<C: Connector>(
     obj: Arc<AccountDeletion>,
     ctx: Arc<Ctx<C>>,
 ) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    let span = tracing::info_span!("reconcile", namespace = %ns, name = %obj.name_any(), account = %obj.spec.account_id);
+    reconcile_in_span(obj, ctx, ns).instrument(span).await
+}
+
+async fn reconcile_in_span<C: Connector>(
+    obj: Arc<AccountDeletion>,
+    ctx: Arc<Ctx<C>>,
+    ns: String,
+) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let name = obj.name_any();
-    let ns = obj.namespace().unwrap_or_else(|| "default".into());
-    // A watch event for a spec we already handled (our own status write) waits for the pass that
-    // is already scheduled; a spec change (new generation) runs at once.
     let key = format!("{ns}/{name}");
+    if let Some(wait) = already_scheduled(&ctx, &key, &obj, started) {
+        return Ok(Action::requeue(wait));
+    }
+    let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
+    let old = serde_json::to_value(obj.status.clone().unwrap_or_default()).unwrap_or_default();
+    let outcome = run_pass(&ctx, &obj, &api, &old, &ns).await?;
+    persist(&ctx, &obj, &api, &old, &outcome).await?;
+    announce(&ctx, &obj, &outcome).await;
+    record_metrics(&ctx, &key, &outcome, started);
+    Ok(schedule_next(&ctx, key, &obj, &outcome))
+}
+
+/// A watch event for a spec we already handled (our own status write) waits for the pass that is
+/// already scheduled; a spec change (new generation) runs at once.
+fn already_scheduled<C: Connector>(
+    ctx: &Ctx<C>,
+    key: &str,
+    obj: &AccountDeletion,
+    now: Instant,
+) -> Option<Duration> {
     let due = ctx
         .scheduled
         .lock()
         .ok()
-        .and_then(|m| m.get(&key).copied())
+        .and_then(|m| m.get(key).copied())
         .filter(|(generation, _)| *generation == obj.metadata.generation)
-        .map(|(_, due)| due);
-    if let Some(due) = due
-        && due > started + Duration::from_millis(50)
-    {
-        return Ok(Action::requeue(due - started));
-    }
-    let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
-    let old = serde_json::to_value(obj.status.clone().unwrap_or_default()).unwrap_or_default();
-    let now = jiff::Timestamp::now();
-    let span =
-        tracing::info_span!("reconcile", namespace = %ns, name = %name, account = %obj.spec.account_id);
-    let _enter = span.enter();
-    drop(_enter);
+        .map(|(_, due)| due)?;
+    (due > now + Duration::from_millis(50)).then(|| due - now)
+}
 
-    let outcome: PassOutcome = match validate::validate(&obj, &ctx.opts.guards) {
-        Err(block) => pass::blocked_outcome(&obj, block, &ctx.opts.pass, now),
-        Ok(v) => {
-            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-            match secret::load(&secrets, &obj.spec.credentials_secret_ref.name).await {
-                Err(secret::SecretError::Blocked(block)) => {
-                    pass::blocked_outcome(&obj, block, &ctx.opts.pass, now)
-                }
-                Err(source) => {
-                    return Err(ReconcileError::Secret {
-                        name: name.clone(),
-                        source,
-                    });
-                }
-                Ok(creds) => match directory_for(&ctx, &obj, &creds) {
-                    Err(msg) => pass::blocked_outcome(
-                        &obj,
-                        Block::new(BlockReason::InvalidEndpoint, msg),
-                        &ctx.opts.pass,
-                        now,
-                    ),
-                    Ok(dir) => {
-                        let sink = ApiSink {
-                            client: ctx.client.clone(),
-                            api: api.clone(),
-                            obj: obj.clone(),
-                            old: old.clone(),
-                            journal_config: ctx.opts.journal.clone(),
-                            audit_writes: ctx.metrics.audit_writes.clone(),
-                            journal: tokio::sync::OnceCell::new(),
-                            waiters: Arc::new(Mutex::new(None)),
-                            recorder: ctx.recorder.clone(),
-                        };
-                        let stop = Stop::new();
-                        let stores = ctx.stores.read().map(|s| s.clone()).unwrap_or_default();
-                        let watcher = tokio::spawn(watch_for_stop(
-                            stores,
-                            ctx.claims.clone(),
-                            sink.waiters.clone(),
-                            ObjectRef::from_obj(obj.as_ref()),
-                            obj.clone(),
-                            stop.clone(),
-                        ));
-                        let outcome =
-                            pass::run(dir.as_ref(), &obj, &v, &ctx.opts.pass, &sink, now, &stop).await;
-                        watcher.abort();
-                        outcome
-                    }
-                },
-            }
+/// Validates the spec, reads the Secret, connects and runs the pass (or renders why it cannot).
+async fn run_pass<C: Connector>(
+    ctx: &Arc<Ctx<C>>,
+    obj: &Arc<AccountDeletion>,
+    api: &Api<AccountDeletion>,
+    old: &serde_json::Value,
+    ns: &str,
+) -> Result<PassOutcome, ReconcileError> {
+    let now = jiff::Timestamp::now();
+    let v = match validate::validate(obj, &ctx.opts.guards) {
+        Err(block) => return Ok(pass::blocked_outcome(obj, block, &ctx.opts.pass, now)),
+        Ok(v) => v,
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let creds = match secret::load(&secrets, &obj.spec.credentials_secret_ref.name).await {
+        Ok(creds) => creds,
+        Err(secret::SecretError::Blocked(block)) => {
+            return Ok(pass::blocked_outcome(obj, block, &ctx.opts.pass, now));
+        }
+        Err(source) => {
+            return Err(ReconcileError::Secret {
+                name: obj.name_any(),
+                source,
+            });
         }
     };
+    let dir = match directory_for(ctx, obj, &creds) {
+        Ok(dir) => dir,
+        Err(msg) => {
+            let block = Block::new(BlockReason::InvalidEndpoint, msg);
+            return Ok(pass::blocked_outcome(obj, block, &ctx.opts.pass, now));
+        }
+    };
+    let sink = ApiSink {
+        client: ctx.client.clone(),
+        api: api.clone(),
+        obj: obj.clone(),
+        old: old.clone(),
+        journal_config: ctx.opts.journal.clone(),
+        audit_writes: ctx.metrics.audit_writes.clone(),
+        journal: tokio::sync::OnceCell::new(),
+        waiters: Arc::new(Mutex::new(None)),
+        recorder: ctx.recorder.clone(),
+    };
+    let stop = Stop::new();
+    let stores = ctx.stores.read().map(|s| s.clone()).unwrap_or_default();
+    let watcher = tokio::spawn(watch_for_stop(
+        stores,
+        ctx.claims.clone(),
+        sink.waiters.clone(),
+        ObjectRef::from_obj(obj.as_ref()),
+        obj.clone(),
+        stop.clone(),
+    ));
+    let outcome = pass::run(dir.as_ref(), obj, &v, &ctx.opts.pass, &sink, now, &stop).await;
+    watcher.abort();
+    Ok(outcome)
+}
 
-    // Status first (what only we know), then Events and metrics.
+/// Status first (what only we know); a deleted account's claim goes (nothing more can happen to
+/// it).
+async fn persist<C: Connector>(
+    ctx: &Ctx<C>,
+    obj: &AccountDeletion,
+    api: &Api<AccountDeletion>,
+    old: &serde_json::Value,
+    outcome: &PassOutcome,
+) -> Result<(), ReconcileError> {
+    let name = obj.name_any();
     if obj.status.as_ref() != Some(&outcome.status) {
-        write_status(&api, &name, &old, &outcome.status)
+        write_status(api, &name, old, &outcome.status)
             .await
             .map_err(|source| ReconcileError::Status {
                 name: name.clone(),
                 source,
             })?;
     }
-    // The account is deleted: nothing more can happen to it, so the claim goes.
     if outcome.status.phase == Some(Phase::Deleted) {
-        claim::release(&ctx.client, &obj)
+        claim::release(&ctx.client, obj)
             .await
-            .map_err(|e| ReconcileError::Claim {
-                name: name.clone(),
-                source: e,
-            })?;
+            .map_err(|source| ReconcileError::Claim { name, source })?;
     }
+    Ok(())
+}
+
+/// The pass's Events, preceded by `PhaseChanged` when the phase moved.
+async fn announce<C: Connector>(ctx: &Ctx<C>, obj: &AccountDeletion, outcome: &PassOutcome) {
     let oref = obj.object_ref(&());
     let old_phase = obj.status.as_ref().and_then(|s| s.phase);
     let mut events = outcome.events.clone();
@@ -567,8 +602,11 @@ async fn reconcile<C: Connector>(
         );
     }
     for ev in &events {
-        publish(&ctx.recorder, &obj, &oref, ev).await;
+        publish(&ctx.recorder, obj, &oref, ev).await;
     }
+}
+
+fn record_metrics<C: Connector>(ctx: &Ctx<C>, key: &str, outcome: &PassOutcome, started: Instant) {
     let m = &ctx.metrics;
     m.reconciles
         .get_or_create(&ResultLabel {
@@ -589,9 +627,19 @@ async fn reconcile<C: Connector>(
             .inc_by(*n);
     }
     if let Some(phase) = outcome.status.phase {
-        update_phase_gauge(&ctx, &format!("{ns}/{name}"), phase.as_str());
+        update_phase_gauge(ctx, key, phase.as_str());
     }
-    // Per-object exponential backoff on errors: 1x, 2x, 4x ... the error delay, at most 5 minutes.
+}
+
+/// When to come back: the pass's requeue, with per-object exponential backoff on errors (1x, 2x,
+/// 4x ... the error delay, at most 5 minutes); remembered so our own status write does not trigger
+/// an early pass.
+fn schedule_next<C: Connector>(
+    ctx: &Ctx<C>,
+    key: String,
+    obj: &AccountDeletion,
+    outcome: &PassOutcome,
+) -> Action {
     let requeue = match ctx.failures.lock() {
         Ok(mut f) => {
             if outcome.result == "error" {
@@ -613,10 +661,10 @@ async fn reconcile<C: Connector>(
             None => m.remove(&key),
         };
     }
-    Ok(match requeue {
+    match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
-    })
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -188,133 +188,92 @@ impl Retain {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Lit(char),
-    Any,
-    Star,
-    Class { negated: bool, items: Vec<(char, char)> },
-}
-
-/// One compiled glob pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One validated glob pattern, matched by `globset` (case-insensitive, no path separators, no
+/// escapes). RAM names are letters, digits and `.-_@`, so the few spellings `globset` would read
+/// differently from a shell (`{a,b}`, a lone `]`, `[` inside a class, an empty pattern) are
+/// refused up front with a reason instead of silently meaning something else.
+#[derive(Debug, Clone)]
 pub struct Glob {
-    tokens: Vec<Token>,
+    matcher: globset::GlobMatcher,
 }
 
 impl Glob {
     /// Parses `pattern`.
     ///
     /// # Errors
-    /// A plain-words reason: empty pattern, unclosed or empty `[...]`, reversed range.
+    /// A plain-words reason: empty pattern, unclosed or empty `[...]`, reversed range, `{`/`}`.
     pub fn parse(pattern: &str) -> Result<Glob, String> {
-        if pattern.is_empty() {
-            return Err("empty pattern".to_string());
-        }
-        let chars: Vec<char> = pattern.chars().collect();
-        let mut tokens = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            match chars[i] {
-                '*' => {
-                    if tokens.last() != Some(&Token::Star) {
-                        tokens.push(Token::Star);
-                    }
-                    i += 1;
-                }
-                '?' => {
-                    tokens.push(Token::Any);
-                    i += 1;
-                }
-                '[' => {
-                    let start = i;
-                    i += 1;
-                    let negated = matches!(chars.get(i), Some('!' | '^'));
-                    if negated {
-                        i += 1;
-                    }
-                    let mut items = Vec::new();
-                    let mut closed = false;
-                    while i < chars.len() {
-                        let c = chars[i];
-                        if c == ']' {
-                            closed = true;
-                            i += 1;
-                            break;
-                        }
-                        if c == '[' {
-                            return Err(format!("'[' inside a character class at position {i}"));
-                        }
-                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2).is_some_and(|&e| e != ']') {
-                            let end = chars[i + 2];
-                            if end < c {
-                                return Err(format!("reversed range {c}-{end} at position {i}"));
-                            }
-                            items.push((c, end));
-                            i += 3;
-                        } else {
-                            items.push((c, c));
-                            i += 1;
-                        }
-                    }
-                    if !closed {
-                        return Err(format!("unclosed '[' at position {start}"));
-                    }
-                    if items.is_empty() {
-                        return Err(format!("empty character class at position {start}"));
-                    }
-                    tokens.push(Token::Class { negated, items });
-                }
-                ']' => return Err(format!("unmatched ']' at position {i}")),
-                c => {
-                    tokens.push(Token::Lit(c));
-                    i += 1;
-                }
-            }
-        }
-        Ok(Glob { tokens })
+        precheck(pattern)?;
+        let glob = globset::GlobBuilder::new(pattern)
+            .case_insensitive(true)
+            .literal_separator(false)
+            .backslash_escape(false)
+            .empty_alternates(false)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        Ok(Glob {
+            matcher: glob.compile_matcher(),
+        })
     }
 
-    /// True if `name` matches the whole pattern, ignoring ASCII case (see the module doc).
+    /// True if `name` matches the whole pattern, ignoring case (see the module doc).
     #[must_use]
     pub fn matches(&self, name: &str) -> bool {
-        let s: Vec<char> = name.chars().collect();
-        let t = &self.tokens;
-        let (mut ti, mut si) = (0usize, 0usize);
-        // Position of the last '*' and the input index it was tried at: classic linear backtracking.
-        let mut star: Option<(usize, usize)> = None;
-        let in_range = |c: char, a: char, b: char| {
-            [c, c.to_ascii_lowercase(), c.to_ascii_uppercase()]
-                .iter()
-                .any(|&x| a <= x && x <= b)
-        };
-        while si < s.len() {
-            let step = match t.get(ti) {
-                Some(Token::Lit(c)) => c.eq_ignore_ascii_case(&s[si]),
-                Some(Token::Any) => true,
-                Some(Token::Class { negated, items }) => {
-                    items.iter().any(|&(a, b)| in_range(s[si], a, b)) != *negated
-                }
-                Some(Token::Star) => {
-                    star = Some((ti, si));
-                    ti += 1;
-                    continue;
-                }
-                None => false,
-            };
-            if step {
-                ti += 1;
-                si += 1;
-            } else if let Some((st, ss)) = star {
-                ti = st + 1;
-                si = ss + 1;
-                star = Some((st, ss + 1));
-            } else {
-                return false;
-            }
-        }
-        t[ti..].iter().all(|tok| *tok == Token::Star)
+        self.matcher.is_match(name)
     }
+}
+
+/// The pattern rules `globset` is more lenient about, with the position of the first problem.
+fn precheck(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("empty pattern".to_string());
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '{' | '}' => {
+                return Err(format!(
+                    "'{}' at position {i}: alternatives are not supported",
+                    chars[i]
+                ));
+            }
+            ']' => return Err(format!("unmatched ']' at position {i}")),
+            '[' => {
+                let start = i;
+                i += 1;
+                if matches!(chars.get(i), Some('!' | '^')) {
+                    i += 1;
+                }
+                let first = i;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(format!("unclosed '[' at position {start}")),
+                        Some(']') if i == first => {
+                            return Err(format!("empty character class at position {start}"));
+                        }
+                        Some(']') => break,
+                        Some('[') => return Err(format!("'[' inside a character class at position {i}")),
+                        Some(&c) => {
+                            if chars.get(i + 1) == Some(&'-')
+                                && let Some(&end) = chars.get(i + 2).filter(|&&e| e != ']')
+                            {
+                                if end < c {
+                                    return Err(format!("reversed range {c}-{end} at position {i}"));
+                                }
+                                i += 3;
+                            } else {
+                                i += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

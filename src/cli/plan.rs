@@ -294,7 +294,7 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(c.security_token, None);
+        assert!(c.security_token.is_none());
     }
 
     #[test]

@@ -1,35 +1,38 @@
-//! Credentials: a static AccessKey that can be replaced at run time (Secret rotation), and STS
-//! AssumeRole sessions that are cached and refreshed ahead of expiry, one refresh at a time.
+//! Credentials: a static AccessKey, and STS AssumeRole sessions that are cached and refreshed
+//! ahead of expiry, one refresh at a time.
 //!
-//! Nothing here prints a secret: `Debug` of every type redacts the AccessKey secret and the token.
+//! Nothing here prints a secret: the AccessKey secret and the security token are
+//! [`SecretString`]s, whose `Debug` says `[REDACTED]`. They are exposed only to sign a request
+//! (`transport::sign_request`), to compare two [`Credentials`] and to check that an AssumeRole
+//! answer is complete.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::error::AliyunError;
 use super::transport::Transport;
 
 /// An AccessKey pair, optionally with an STS security token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Credentials {
     /// `AccessKeyId` (`LTAI…`, or `STS.…` for temporary keys); not a secret.
     pub access_key_id: String,
-    /// `AccessKeySecret`; never logged.
-    pub access_key_secret: String,
-    /// `SecurityToken` of temporary credentials; never logged.
-    pub security_token: Option<String>,
+    /// `AccessKeySecret`.
+    pub access_key_secret: SecretString,
+    /// `SecurityToken` of temporary credentials.
+    pub security_token: Option<SecretString>,
 }
 
 impl Credentials {
     /// A long-lived AccessKey.
     #[must_use]
-    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Credentials {
+    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<SecretString>) -> Credentials {
         Credentials {
             access_key_id: access_key_id.into(),
             access_key_secret: access_key_secret.into(),
@@ -39,73 +42,32 @@ impl Credentials {
 
     /// Adds an STS security token.
     #[must_use]
-    pub fn with_token(mut self, token: impl Into<String>) -> Credentials {
+    pub fn with_token(mut self, token: impl Into<SecretString>) -> Credentials {
         self.security_token = Some(token.into());
         self
     }
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
-/// Static credentials behind a lock, so a rotated Secret replaces them without rebuilding clients.
-pub struct StaticCredentials {
-    inner: std::sync::RwLock<Credentials>,
-}
-
-impl StaticCredentials {
-    /// Wraps `creds`.
-    #[must_use]
-    pub fn new(creds: Credentials) -> StaticCredentials {
-        StaticCredentials {
-            inner: std::sync::RwLock::new(creds),
+/// The same key, secret and token (the operator compares the credentials a cached client was built
+/// with to spot a rotated Secret).
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Credentials) -> bool {
+        fn token(c: &Credentials) -> Option<&str> {
+            c.security_token.as_ref().map(|t| t.expose_secret())
         }
-    }
-
-    /// The current credentials.
-    #[must_use]
-    pub fn get(&self) -> Credentials {
-        self.inner
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Replaces the credentials; returns true if they changed.
-    pub fn replace(&self, creds: Credentials) -> bool {
-        let mut g = self
-            .inner
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *g == creds {
-            return false;
-        }
-        *g = creds;
-        true
+        self.access_key_id == other.access_key_id
+            && self.access_key_secret.expose_secret() == other.access_key_secret.expose_secret()
+            && token(self) == token(other)
     }
 }
 
-impl fmt::Debug for StaticCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("StaticCredentials").field(&self.get()).finish()
-    }
-}
+impl Eq for Credentials {}
 
 /// Where a client gets the credentials it signs with; cheap to clone.
 #[derive(Clone, Debug)]
 pub enum CredentialProvider {
-    /// A (replaceable) AccessKey.
-    Static(Arc<StaticCredentials>),
+    /// An AccessKey.
+    Static(Arc<Credentials>),
     /// An STS session obtained with another provider.
     AssumeRole(Arc<AssumeRoleProvider>),
 }
@@ -114,7 +76,7 @@ impl CredentialProvider {
     /// A static provider.
     #[must_use]
     pub fn fixed(creds: Credentials) -> CredentialProvider {
-        CredentialProvider::Static(Arc::new(StaticCredentials::new(creds)))
+        CredentialProvider::Static(Arc::new(creds))
     }
 
     /// The credentials to sign the next attempt with (refreshing an STS session when due).
@@ -123,7 +85,7 @@ impl CredentialProvider {
     /// The AssumeRole failure when a session had to be (re)created and no usable one is cached.
     pub async fn credentials(&self) -> Result<Credentials, AliyunError> {
         match self {
-            CredentialProvider::Static(s) => Ok(s.get()),
+            CredentialProvider::Static(c) => Ok(Credentials::clone(c)),
             CredentialProvider::AssumeRole(p) => p.credentials().await,
         }
     }
@@ -172,7 +134,7 @@ pub fn needs_refresh(lifetime: Duration, remaining: Duration) -> bool {
     remaining < REFRESH_MIN_REMAINING || remaining < lifetime * REFRESH_PERCENT_REMAINING / 100
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Session {
     creds: Credentials,
     lifetime: Duration,
@@ -180,7 +142,7 @@ struct Session {
 }
 
 /// The result of one AssumeRole call as the provider needs it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AssumedCredentials {
     /// The temporary key, secret and token.
     pub credentials: Credentials,
@@ -190,17 +152,8 @@ pub struct AssumedCredentials {
     pub identity: Option<super::sts::AssumedRoleUser>,
 }
 
-impl fmt::Debug for AssumedCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AssumedCredentials")
-            .field("credentials", &self.credentials)
-            .field("lifetime", &self.lifetime)
-            .field("identity", &self.identity)
-            .finish()
-    }
-}
-
 /// An STS session for one role, cached; concurrent callers share one refresh.
+#[derive(Debug)]
 pub struct AssumeRoleProvider {
     transport: Arc<Transport>,
     base: CredentialProvider,
@@ -211,18 +164,6 @@ pub struct AssumeRoleProvider {
     /// The identity of the last session (the role does not change between refreshes).
     identity: std::sync::Mutex<Option<super::sts::AssumedRoleUser>>,
     refresh_lock: tokio::sync::Mutex<()>,
-    refreshes: AtomicU64,
-}
-
-impl fmt::Debug for AssumeRoleProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AssumeRoleProvider")
-            .field("role_arn", &self.role_arn)
-            .field("session_name", &self.session_name)
-            .field("base", &self.base)
-            .field("refreshes", &self.refreshes.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
 }
 
 impl AssumeRoleProvider {
@@ -244,7 +185,6 @@ impl AssumeRoleProvider {
             cache: tokio::sync::RwLock::new(None),
             identity: std::sync::Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
-            refreshes: AtomicU64::new(0),
         }
     }
 
@@ -262,12 +202,6 @@ impl AssumeRoleProvider {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-
-    /// How many AssumeRole calls succeeded so far (for tests and metrics).
-    #[must_use]
-    pub fn refresh_count(&self) -> u64 {
-        self.refreshes.load(Ordering::Relaxed)
     }
 
     async fn fresh(&self) -> Option<Credentials> {
@@ -316,7 +250,6 @@ impl AssumeRoleProvider {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
                 }
-                self.refreshes.fetch_add(1, Ordering::Relaxed);
                 Ok(a.credentials)
             }
             Err(e) => {
@@ -381,7 +314,11 @@ mod tests {
             lifetime: Duration::from_secs(1),
             identity: None,
         };
-        assert!(!format!("{a:?}").contains("very-secret-value"));
+        let s = format!("{a:?}");
+        assert!(
+            !s.contains("very-secret-value") && !s.contains("CAIStoken-value") && s.contains("REDACTED"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -394,11 +331,15 @@ mod tests {
     }
 
     #[test]
-    fn static_credentials_can_be_replaced() {
-        let s = StaticCredentials::new(Credentials::new("a", "b"));
-        assert!(!s.replace(Credentials::new("a", "b")));
-        assert!(s.replace(Credentials::new("c", "d")));
-        assert_eq!(s.get().access_key_id, "c");
+    fn equality_compares_the_secrets() {
+        let c = Credentials::new("a", "b");
+        assert_eq!(c, Credentials::new("a", "b"));
+        assert_ne!(c, Credentials::new("a", "c"));
+        assert_ne!(c, Credentials::new("a", "b").with_token("t"));
+        assert_eq!(
+            c.clone().with_token("t"),
+            Credentials::new("a", "b").with_token("t")
+        );
     }
 
     #[test]

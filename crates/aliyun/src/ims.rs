@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use super::client::{AliyunClient, list_from_value, params};
+use super::client::{AliyunClient, params};
 use super::error::AliyunError;
-use super::pagination::{MarkerPage, lenient};
+use super::pagination::lenient;
 use super::product::Product;
 
 const P: Product = Product::Ims;
@@ -13,7 +13,7 @@ const P: Product = Product::Ims;
 /// `Status` value that lists active and frozen users together.
 pub const ALL_USER_STATUSES: &str = "active,freeze";
 
-/// `ListUsers` / `GetUser` item.
+/// `ListUsers` item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ImsUser {
@@ -119,12 +119,6 @@ struct DomainAnswer {
     default_domain_name: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct UserAnswer {
-    #[serde(rename = "User", default)]
-    user: ImsUser,
-}
-
 /// IMS calls made with a client's credentials.
 #[derive(Debug, Clone, Copy)]
 pub struct Ims<'a> {
@@ -132,22 +126,6 @@ pub struct Ims<'a> {
 }
 
 impl Ims<'_> {
-    /// One page of `ListUsers` (MaxItems 1–1000); `status` e.g. [`ALL_USER_STATUSES`].
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn list_users_page(
-        self,
-        status: Option<&str>,
-        marker: Option<&str>,
-        max_items: u32,
-    ) -> Result<MarkerPage<ImsUser>, AliyunError> {
-        let base = status.map(|s| params(&[("Status", s)])).unwrap_or_default();
-        self.client
-            .marker_page(P, "ListUsers", "Users", &base, marker, max_items)
-            .await
-    }
-
     /// Every user with `status` (`None` = the service default, active only).
     ///
     /// # Errors
@@ -155,18 +133,6 @@ impl Ims<'_> {
     pub async fn list_users_all(self, status: Option<&str>) -> Result<Vec<ImsUser>, AliyunError> {
         let base = status.map(|s| params(&[("Status", s)])).unwrap_or_default();
         self.client.marker_all(P, "ListUsers", "Users", &base, 1000).await
-    }
-
-    /// `GetUser` by UPN.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn get_user(self, upn: &str) -> Result<ImsUser, AliyunError> {
-        let a: UserAnswer = self
-            .client
-            .call(P, "GetUser", &params(&[("UserPrincipalName", upn)]))
-            .await?;
-        Ok(a.user)
     }
 
     /// Every SAML provider (MaxItems 1–100).
@@ -184,8 +150,7 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_saml_provider(self, name: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteSAMLProvider", &params(&[("SAMLProviderName", name)]))
+        self.call_ack("DeleteSAMLProvider", &[("SAMLProviderName", name)])
             .await
     }
 
@@ -204,8 +169,7 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_oidc_provider(self, name: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteOIDCProvider", &params(&[("OIDCProviderName", name)]))
+        self.call_ack("DeleteOIDCProvider", &[("OIDCProviderName", name)])
             .await
     }
 
@@ -245,8 +209,7 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_user_in_recycle_bin(self, user_id: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteUserInRecycleBin", &params(&[("UserId", user_id)]))
+        self.call_ack("DeleteUserInRecycleBin", &[("UserId", user_id)])
             .await
     }
 
@@ -258,17 +221,14 @@ impl Ims<'_> {
         self,
         user_id: &str,
     ) -> Result<Vec<RecycledAccessKey>, AliyunError> {
-        let v = self
-            .client
-            .transport()
-            .call_value(
-                self.client.credentials(),
+        self.client
+            .list(
                 P,
                 "ListAccessKeysInRecycleBin",
+                "AccessKeys",
                 &params(&[("UserId", user_id)]),
             )
-            .await?;
-        list_from_value(v, "AccessKeys")
+            .await
     }
 
     /// `DeleteAccessKeyInRecycleBin`.
@@ -280,7 +240,7 @@ impl Ims<'_> {
         user_id: &str,
         key_id: &str,
     ) -> Result<String, AliyunError> {
-        let p = params(&[("UserId", user_id), ("UserAccessKeyId", key_id)]);
-        self.client.call_ack(P, "DeleteAccessKeyInRecycleBin", &p).await
+        let p = [("UserId", user_id), ("UserAccessKeyId", key_id)];
+        self.call_ack("DeleteAccessKeyInRecycleBin", &p).await
     }
 }

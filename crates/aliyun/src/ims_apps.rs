@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::client::{list_from_value, params};
+use super::client::params;
 use super::error::AliyunError;
 use super::ims::Ims;
 use super::pagination::lenient;
@@ -119,8 +119,7 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_applications(self) -> Result<Vec<Application>, AliyunError> {
-        let v = self.value("ListApplications", &[]).await?;
-        list_from_value(v, "Applications")
+        self.list("ListApplications", "Applications", &[]).await
     }
 
     /// `ListAppSecretIds` of one application (at most two).
@@ -128,10 +127,8 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_app_secret_ids(self, app_id: &str) -> Result<Vec<AppSecret>, AliyunError> {
-        let v = self
-            .value("ListAppSecretIds", &params(&[("AppId", app_id)]))
-            .await?;
-        list_from_value(v, "AppSecrets")
+        self.list("ListAppSecretIds", "AppSecrets", &[("AppId", app_id)])
+            .await
     }
 
     /// `ListApplicationProvisionInfos` with `SourceType` `inner` (installed ServerApps of this
@@ -143,13 +140,12 @@ impl Ims<'_> {
         self,
         source_type: &str,
     ) -> Result<Vec<ProvisionInfo>, AliyunError> {
-        let v = self
-            .value(
-                "ListApplicationProvisionInfos",
-                &params(&[("SourceType", source_type)]),
-            )
-            .await?;
-        list_from_value(v, "ApplicationProvisionInfos")
+        self.list(
+            "ListApplicationProvisionInfos",
+            "ApplicationProvisionInfos",
+            &[("SourceType", source_type)],
+        )
+        .await
     }
 
     /// Every service credential of every user (`AllUsers=true`, NextToken pages of 100).
@@ -178,10 +174,8 @@ impl Ims<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_passkeys(self, upn: &str) -> Result<Vec<Passkey>, AliyunError> {
-        let v = self
-            .value("ListPasskeys", &params(&[("UserPrincipalName", upn)]))
-            .await?;
-        list_from_value(v, "Passkeys")
+        self.list("ListPasskeys", "Passkeys", &[("UserPrincipalName", upn)])
+            .await
     }
 
     /// `GetAccountSummary`.
@@ -201,17 +195,20 @@ impl Ims<'_> {
         self.client.call_ack(P, action, &params(pairs)).await
     }
 
-    async fn value(self, action: &str, p: &[(String, String)]) -> Result<serde_json::Value, AliyunError> {
-        self.client
-            .transport()
-            .call_value(self.client.credentials(), P, action, p)
-            .await
+    async fn list<T: serde::de::DeserializeOwned>(
+        self,
+        action: &str,
+        key: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<T>, AliyunError> {
+        self.client.list(P, action, key, &params(pairs)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::list_from_value;
 
     #[test]
     fn shapes_of_section_10_parse() {

@@ -3,27 +3,12 @@
 
 use serde::Deserialize;
 
-use super::client::{AliyunClient, list_from_value, params};
+use super::client::{AliyunClient, params};
 use super::error::AliyunError;
-use super::pagination::{MarkerPage, Wrapped, lenient};
+use super::pagination::{Wrapped, lenient};
 use super::product::Product;
 
 const P: Product = Product::Ram;
-
-/// `ListUsers` item.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RamUser {
-    /// User name.
-    pub user_name: String,
-    /// `UserId`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub user_id: String,
-    /// Display name.
-    pub display_name: String,
-    /// Comments.
-    pub comments: String,
-}
 
 /// `ListAccessKeys` item (never a secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -50,17 +35,6 @@ pub struct LoginProfile {
     /// `PasswordResetRequired`.
     #[serde(rename = "PasswordResetRequired", deserialize_with = "lenient::bool")]
     pub password_reset_required: bool,
-}
-
-/// `GetUserMFAInfo.MFADevice`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct MfaInfo {
-    /// Device serial.
-    pub serial_number: String,
-    /// `VMFA` or `U2F`.
-    #[serde(rename = "Type")]
-    pub device_type: String,
 }
 
 /// A policy attached to a principal (`ListPoliciesFor{User,Group,Role}` item).
@@ -165,17 +139,6 @@ pub struct RamPolicy {
     pub description: String,
 }
 
-/// `ListPolicyVersions` item.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct PolicyVersion {
-    /// `v1`…
-    pub version_id: String,
-    /// Whether it is the default.
-    #[serde(deserialize_with = "lenient::bool")]
-    pub is_default_version: bool,
-}
-
 /// `ListEntitiesForPolicy`: principal names per kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyEntities {
@@ -234,35 +197,15 @@ pub struct VirtualMfaDeviceInfo {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RequestIdAnd<T> {
-    #[serde(rename = "RequestId")]
-    request_id: String,
-    #[serde(flatten)]
-    inner: T,
-}
-
-#[derive(Debug, Default, Deserialize)]
 struct LoginProfileAnswer {
     #[serde(rename = "LoginProfile", default)]
     login_profile: LoginProfile,
-}
-#[derive(Debug, Default, Deserialize)]
-struct MfaAnswer {
-    #[serde(rename = "MFADevice", default)]
-    mfa_device: MfaInfo,
 }
 #[derive(Debug, Default, Deserialize)]
 struct RoleAnswer {
     #[serde(rename = "Role", default)]
     role: RoleDetail,
 }
-#[derive(Debug, Default, Deserialize)]
-struct TaskAnswer {
-    #[serde(rename = "DeletionTaskId", default)]
-    deletion_task_id: String,
-}
-
 /// RAM calls made with a client's credentials.
 #[derive(Debug, Clone, Copy)]
 pub struct Ram<'a> {
@@ -270,44 +213,14 @@ pub struct Ram<'a> {
 }
 
 impl Ram<'_> {
-    /// One page of `ListUsers` (MaxItems 1–1000).
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn list_users_page(
-        self,
-        marker: Option<&str>,
-        max_items: u32,
-    ) -> Result<MarkerPage<RamUser>, AliyunError> {
-        self.client
-            .marker_page(P, "ListUsers", "Users", &[], marker, max_items)
-            .await
-    }
-
-    /// Every user.
-    ///
-    /// # Errors
-    /// The first failed page.
-    pub async fn list_users_all(self) -> Result<Vec<RamUser>, AliyunError> {
-        self.client.marker_all(P, "ListUsers", "Users", &[], 1000).await
-    }
-
     /// `ListAccessKeys` of `user` (not paginated).
     ///
     /// # Errors
     /// The classified failure (`EntityNotExist.User`).
     pub async fn list_access_keys(self, user: &str) -> Result<Vec<AccessKeyInfo>, AliyunError> {
-        let v = self
-            .client
-            .transport()
-            .call_value(
-                self.client.credentials(),
-                P,
-                "ListAccessKeys",
-                &params(&[("UserName", user)]),
-            )
-            .await?;
-        list_from_value(v, "AccessKeys")
+        self.client
+            .list(P, "ListAccessKeys", "AccessKeys", &params(&[("UserName", user)]))
+            .await
     }
 
     /// `GetLoginProfile`; `EntityNotExist.User.LoginProfile` (404) means console login is off.
@@ -322,30 +235,15 @@ impl Ram<'_> {
         Ok(a.login_profile)
     }
 
-    /// `GetUserMFAInfo`; `EntityNotExist.User.MFADevice` (404) means none is bound.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn get_user_mfa_info(self, user: &str) -> Result<MfaInfo, AliyunError> {
-        let a: MfaAnswer = self
-            .client
-            .call(P, "GetUserMFAInfo", &params(&[("UserName", user)]))
-            .await?;
-        Ok(a.mfa_device)
-    }
-
     async fn policies_for(
         self,
         action: &str,
         key: &str,
         name: &str,
     ) -> Result<Vec<AttachedPolicy>, AliyunError> {
-        let v = self
-            .client
-            .transport()
-            .call_value(self.client.credentials(), P, action, &params(&[(key, name)]))
-            .await?;
-        list_from_value(v, "Policies")
+        self.client
+            .list(P, action, "Policies", &params(&[(key, name)]))
+            .await
     }
 
     /// `ListPoliciesForUser`.
@@ -386,17 +284,9 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_groups_for_user(self, user: &str) -> Result<Vec<RamGroup>, AliyunError> {
-        let v = self
-            .client
-            .transport()
-            .call_value(
-                self.client.credentials(),
-                P,
-                "ListGroupsForUser",
-                &params(&[("UserName", user)]),
-            )
-            .await?;
-        list_from_value(v, "Groups")
+        self.client
+            .list(P, "ListGroupsForUser", "Groups", &params(&[("UserName", user)]))
+            .await
     }
 
     /// Every member of `group` (`ListUsersForGroup`, MaxItems 1–1000).
@@ -448,24 +338,6 @@ impl Ram<'_> {
             .await
     }
 
-    /// `ListPolicyVersions`.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn list_policy_versions(
-        self,
-        policy: &str,
-        policy_type: &str,
-    ) -> Result<Vec<PolicyVersion>, AliyunError> {
-        let p = params(&[("PolicyName", policy), ("PolicyType", policy_type)]);
-        let v = self
-            .client
-            .transport()
-            .call_value(self.client.credentials(), P, "ListPolicyVersions", &p)
-            .await?;
-        list_from_value(v, "PolicyVersions")
-    }
-
     /// `ListEntitiesForPolicy`.
     ///
     /// # Errors
@@ -489,12 +361,9 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn list_virtual_mfa_devices(self) -> Result<Vec<VirtualMfaDeviceInfo>, AliyunError> {
-        let v = self
-            .client
-            .transport()
-            .call_value(self.client.credentials(), P, "ListVirtualMFADevices", &[])
-            .await?;
-        list_from_value(v, "VirtualMFADevices")
+        self.client
+            .list(P, "ListVirtualMFADevices", "VirtualMFADevices", &[])
+            .await
     }
 
     /// `DeleteAccessKey`; returns the RequestId.
@@ -502,13 +371,11 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_access_key(self, user: &str, key_id: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(
-                P,
-                "DeleteAccessKey",
-                &params(&[("UserName", user), ("UserAccessKeyId", key_id)]),
-            )
-            .await
+        self.ack(
+            "DeleteAccessKey",
+            &[("UserName", user), ("UserAccessKeyId", key_id)],
+        )
+        .await
     }
 
     /// `DeleteLoginProfile`.
@@ -516,9 +383,7 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_login_profile(self, user: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteLoginProfile", &params(&[("UserName", user)]))
-            .await
+        self.ack("DeleteLoginProfile", &[("UserName", user)]).await
     }
 
     /// `UnbindMFADevice` (the virtual device stays until `DeleteVirtualMFADevice`).
@@ -526,9 +391,7 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn unbind_mfa_device(self, user: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "UnbindMFADevice", &params(&[("UserName", user)]))
-            .await
+        self.ack("UnbindMFADevice", &[("UserName", user)]).await
     }
 
     /// `RemoveUserFromGroup`.
@@ -536,13 +399,29 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn remove_user_from_group(self, user: &str, group: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(
-                P,
-                "RemoveUserFromGroup",
-                &params(&[("UserName", user), ("GroupName", group)]),
-            )
+        self.ack("RemoveUserFromGroup", &[("UserName", user), ("GroupName", group)])
             .await
+    }
+
+    async fn detach(
+        self,
+        action: &str,
+        principal_key: &str,
+        principal: &str,
+        policy: &str,
+        policy_type: &str,
+    ) -> Result<String, AliyunError> {
+        let p = [
+            (principal_key, principal),
+            ("PolicyName", policy),
+            ("PolicyType", policy_type),
+        ];
+        self.ack(action, &p).await
+    }
+
+    /// A mutation; returns the RequestId.
+    async fn ack(self, action: &str, pairs: &[(&str, &str)]) -> Result<String, AliyunError> {
+        self.client.call_ack(P, action, &params(pairs)).await
     }
 
     /// `DetachPolicyFromUser`.
@@ -555,12 +434,8 @@ impl Ram<'_> {
         policy: &str,
         policy_type: &str,
     ) -> Result<String, AliyunError> {
-        let p = params(&[
-            ("UserName", user),
-            ("PolicyName", policy),
-            ("PolicyType", policy_type),
-        ]);
-        self.client.call_ack(P, "DetachPolicyFromUser", &p).await
+        self.detach("DetachPolicyFromUser", "UserName", user, policy, policy_type)
+            .await
     }
 
     /// `DetachPolicyFromGroup`.
@@ -573,12 +448,8 @@ impl Ram<'_> {
         policy: &str,
         policy_type: &str,
     ) -> Result<String, AliyunError> {
-        let p = params(&[
-            ("GroupName", group),
-            ("PolicyName", policy),
-            ("PolicyType", policy_type),
-        ]);
-        self.client.call_ack(P, "DetachPolicyFromGroup", &p).await
+        self.detach("DetachPolicyFromGroup", "GroupName", group, policy, policy_type)
+            .await
     }
 
     /// `DetachPolicyFromRole`.
@@ -591,12 +462,8 @@ impl Ram<'_> {
         policy: &str,
         policy_type: &str,
     ) -> Result<String, AliyunError> {
-        let p = params(&[
-            ("RoleName", role),
-            ("PolicyName", policy),
-            ("PolicyType", policy_type),
-        ]);
-        self.client.call_ack(P, "DetachPolicyFromRole", &p).await
+        self.detach("DetachPolicyFromRole", "RoleName", role, policy, policy_type)
+            .await
     }
 
     /// `DeleteUser`.
@@ -604,9 +471,7 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure (`DeleteConflict.User.*` while something hangs off the user).
     pub async fn delete_user(self, user: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteUser", &params(&[("UserName", user)]))
-            .await
+        self.ack("DeleteUser", &[("UserName", user)]).await
     }
 
     /// `DeleteGroup`.
@@ -614,9 +479,7 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_group(self, group: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteGroup", &params(&[("GroupName", group)]))
-            .await
+        self.ack("DeleteGroup", &[("GroupName", group)]).await
     }
 
     /// `DeleteRole`.
@@ -624,9 +487,7 @@ impl Ram<'_> {
     /// # Errors
     /// The classified failure.
     pub async fn delete_role(self, role: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteRole", &params(&[("RoleName", role)]))
-            .await
+        self.ack("DeleteRole", &[("RoleName", role)]).await
     }
 
     /// `DeletePolicy`; `cascading` also removes non-default versions.
@@ -641,73 +502,12 @@ impl Ram<'_> {
         self.client.call_ack(P, "DeletePolicy", &p).await
     }
 
-    /// `DeletePolicyVersion`.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn delete_policy_version(self, policy: &str, version_id: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(
-                P,
-                "DeletePolicyVersion",
-                &params(&[("PolicyName", policy), ("VersionId", version_id)]),
-            )
-            .await
-    }
-
     /// `DeleteVirtualMFADevice`.
     ///
     /// # Errors
     /// The classified failure.
     pub async fn delete_virtual_mfa_device(self, serial: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "DeleteVirtualMFADevice", &params(&[("SerialNumber", serial)]))
-            .await
-    }
-
-    /// RAM's `DeleteServiceLinkedRole`; returns `(RequestId, DeletionTaskId)`.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn delete_service_linked_role(self, role: &str) -> Result<(String, String), AliyunError> {
-        let a: RequestIdAnd<TaskAnswer> = self
-            .client
-            .call(P, "DeleteServiceLinkedRole", &params(&[("RoleName", role)]))
-            .await?;
-        Ok((a.request_id, a.inner.deletion_task_id))
-    }
-
-    /// `CreateUser` (for tests and demos); returns the RequestId.
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn create_user(self, user: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "CreateUser", &params(&[("UserName", user)]))
-            .await
-    }
-
-    /// `CreateGroup` (for tests and demos).
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn create_group(self, group: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(P, "CreateGroup", &params(&[("GroupName", group)]))
-            .await
-    }
-
-    /// `AddUserToGroup` (for tests and demos).
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn add_user_to_group(self, user: &str, group: &str) -> Result<String, AliyunError> {
-        self.client
-            .call_ack(
-                P,
-                "AddUserToGroup",
-                &params(&[("UserName", user), ("GroupName", group)]),
-            )
+        self.ack("DeleteVirtualMFADevice", &[("SerialNumber", serial)])
             .await
     }
 }

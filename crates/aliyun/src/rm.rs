@@ -223,6 +223,17 @@ pub struct ResourceManager<'a> {
 }
 
 impl ResourceManager<'_> {
+    /// A read whose only parameter is `AccountId`.
+    async fn for_account<T: serde::de::DeserializeOwned>(
+        self,
+        action: &str,
+        account_id: &str,
+    ) -> Result<T, AliyunError> {
+        self.client
+            .call(P, action, &params(&[("AccountId", account_id)]))
+            .await
+    }
+
     /// `GetResourceDirectory`.
     ///
     /// # Errors
@@ -237,10 +248,7 @@ impl ResourceManager<'_> {
     /// # Errors
     /// The classified failure (`EntityNotExists.Account`).
     pub async fn get_account(self, account_id: &str) -> Result<Account, AliyunError> {
-        let a: AccountAnswer = self
-            .client
-            .call(P, "GetAccount", &params(&[("AccountId", account_id)]))
-            .await?;
+        let a: AccountAnswer = self.for_account("GetAccount", account_id).await?;
         Ok(a.account)
     }
 
@@ -292,12 +300,7 @@ impl ResourceManager<'_> {
         account_id: &str,
     ) -> Result<DeletionCheckResult, AliyunError> {
         let a: CheckAnswer = self
-            .client
-            .call(
-                P,
-                "GetAccountDeletionCheckResult",
-                &params(&[("AccountId", account_id)]),
-            )
+            .for_account("GetAccountDeletionCheckResult", account_id)
             .await?;
         Ok(a.info)
     }
@@ -326,14 +329,7 @@ impl ResourceManager<'_> {
     /// # Errors
     /// The classified failure (`EntityNotExists.CheckAccount` when no deletion was requested).
     pub async fn get_account_deletion_status(self, account_id: &str) -> Result<DeletionStatus, AliyunError> {
-        let a: StatusAnswer = self
-            .client
-            .call(
-                P,
-                "GetAccountDeletionStatus",
-                &params(&[("AccountId", account_id)]),
-            )
-            .await?;
+        let a: StatusAnswer = self.for_account("GetAccountDeletionStatus", account_id).await?;
         Ok(a.status)
     }
 

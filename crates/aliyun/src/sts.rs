@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::client::AliyunClient;
@@ -11,29 +12,18 @@ use super::pagination::lenient;
 use super::product::Product;
 use super::transport::Transport;
 
-/// `Credentials` of an AssumeRole answer. `Debug` redacts the secret and the token.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// `Credentials` of an AssumeRole answer.
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct StsCredentials {
     /// `STS.…` key id.
     pub access_key_id: String,
     /// Temporary secret.
-    pub access_key_secret: String,
+    pub access_key_secret: SecretString,
     /// Session token.
-    pub security_token: String,
+    pub security_token: SecretString,
     /// UTC `YYYY-MM-DDThh:mm:ssZ`.
     pub expiration: String,
-}
-
-impl std::fmt::Debug for StsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .field("security_token", &"<redacted>")
-            .field("expiration", &self.expiration)
-            .finish()
-    }
 }
 
 /// `AssumedRoleUser`.
@@ -76,7 +66,7 @@ pub fn arn_account_and_role(arn: &str) -> Option<(&str, &str)> {
 }
 
 /// `AssumeRole` answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AssumeRoleResponse {
     /// RequestId.
@@ -160,7 +150,10 @@ pub async fn assume_role_with(
     ];
     let r: AssumeRoleResponse = transport.call(base, Product::Sts, "AssumeRole", &params).await?;
     let c = r.credentials;
-    if c.access_key_id.is_empty() || c.access_key_secret.is_empty() || c.security_token.is_empty() {
+    if c.access_key_id.is_empty()
+        || c.access_key_secret.expose_secret().is_empty()
+        || c.security_token.expose_secret().is_empty()
+    {
         let mut e = AliyunError::local(
             "Credentials.Incomplete",
             format!("AssumeRole {role_arn} answered without complete credentials"),
@@ -184,24 +177,6 @@ pub struct Sts<'a> {
 }
 
 impl Sts<'_> {
-    /// `AssumeRole` (uncached; [`AliyunClient::assume_role_client`] is the cached way in).
-    ///
-    /// # Errors
-    /// The classified failure.
-    pub async fn assume_role(
-        self,
-        role_arn: &str,
-        session_name: &str,
-        duration_seconds: u32,
-    ) -> Result<AssumeRoleResponse, AliyunError> {
-        let params = vec![
-            ("RoleArn".to_string(), role_arn.to_string()),
-            ("RoleSessionName".to_string(), sanitize_session_name(session_name)),
-            ("DurationSeconds".to_string(), duration_seconds.to_string()),
-        ];
-        self.client.call(Product::Sts, "AssumeRole", &params).await
-    }
-
     /// `GetCallerIdentity`: who these credentials are (and the account id).
     ///
     /// # Errors
@@ -254,13 +229,16 @@ mod tests {
 
     #[test]
     fn sts_credentials_debug_is_redacted() {
-        let c = StsCredentials {
-            access_key_id: "STS.a".into(),
-            access_key_secret: "sekrit".into(),
-            security_token: "tokn".into(),
-            expiration: "x".into(),
-        };
-        let s = format!("{c:?}");
-        assert!(!s.contains("sekrit") && !s.contains("tokn"));
+        let r: AssumeRoleResponse = serde_json::from_str(
+            r#"{"RequestId":"r","Credentials":{"AccessKeyId":"STS.a","AccessKeySecret":"sekrit","SecurityToken":"tokn","Expiration":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.credentials.access_key_secret.expose_secret(), "sekrit");
+        assert_eq!(r.credentials.security_token.expose_secret(), "tokn");
+        let s = format!("{r:?}");
+        assert!(
+            !s.contains("sekrit") && !s.contains("tokn") && s.contains("STS.a"),
+            "{s}"
+        );
     }
 }

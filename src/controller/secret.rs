@@ -3,34 +3,22 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use secrecy::SecretString;
 
 use super::block::{Block, BlockReason};
 
-/// The AccessKey from the Secret. `Debug` never shows the secret or the token.
-#[derive(Clone, PartialEq, Eq)]
+/// The AccessKey from the Secret. The secret and the token are [`SecretString`]s: `Debug` and
+/// logs show `[REDACTED]`, and only the signing code exposes them.
+#[derive(Clone, Debug)]
 pub struct SecretCredentials {
     /// `accessKeyId`.
     pub access_key_id: String,
     /// `accessKeySecret`.
-    pub access_key_secret: String,
+    pub access_key_secret: SecretString,
     /// Optional `securityToken` (an STS credential of the management account).
-    pub security_token: Option<String>,
+    pub security_token: Option<SecretString>,
     /// The Secret's `resourceVersion`: a change means the credentials rotated.
     pub version: String,
-}
-
-impl std::fmt::Debug for SecretCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .field("version", &self.version)
-            .finish()
-    }
 }
 
 /// Why the Secret could not be used: something the user must fix, or the API server failing for
@@ -107,8 +95,10 @@ pub async fn load(api: &Api<Secret>, name: &str) -> Result<SecretCredentials, Se
     };
     Ok(SecretCredentials {
         access_key_id: key("accessKeyId")?,
-        access_key_secret: key("accessKeySecret")?,
-        security_token: get("securityToken").filter(|s| !s.is_empty()),
+        access_key_secret: key("accessKeySecret")?.into(),
+        security_token: get("securityToken")
+            .filter(|s| !s.is_empty())
+            .map(SecretString::from),
         version: secret.metadata.resource_version.unwrap_or_default(),
     })
 }

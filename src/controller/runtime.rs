@@ -11,7 +11,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -83,9 +83,6 @@ struct Ctx<C: Connector> {
     dirs: Mutex<HashMap<String, Arc<C::Dir>>>,
     phases: Mutex<HashMap<String, String>>,
     failures: Mutex<HashMap<String, u32>>,
-    /// Next pass per object: (generation it was planned for, when). Our own status writes come
-    /// back as watch events; without this they would start a pass each, a hot loop.
-    scheduled: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
 
 /// Reconcile errors that kube-runtime retries with backoff (the API server failing).
@@ -200,7 +197,6 @@ pub async fn run<C: Connector>(
         dirs: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
-        scheduled: Mutex::new(HashMap::new()),
         opts: opts.clone(),
     });
     let mut wc = watcher::Config::default();
@@ -219,12 +215,18 @@ pub async fn run<C: Connector>(
             Some(ns) => Api::namespaced(ctx.client.clone(), ns),
             None => Api::all(ctx.client.clone()),
         };
-        let controller = Controller::new(api, wc.clone());
-        let store = controller.store();
+        // Our own status writes must not start a pass: only a new generation (a spec change; a
+        // new or re-listed object) triggers one from this stream. Secrets and requeues trigger
+        // the rest. The store still sees every event (the stop watcher reads it).
+        let (store, writer) = reflector::store();
+        let trigger = reflector(writer, watcher(api, wc.clone()))
+            .default_backoff()
+            .applied_objects()
+            .predicate_filter(predicates::generation, Default::default());
+        let controller = Controller::for_stream(trigger, store.clone());
         if let Ok(mut stores) = ctx.stores.write() {
             stores.push(store.clone());
         }
-        let mapper_ctx = ctx.clone();
         controller
             .watches(secrets, watcher::Config::default(), move |secret: Secret| {
                 let ns = secret.namespace();
@@ -235,15 +237,6 @@ pub async fn run<C: Connector>(
                     .filter(|o| o.namespace() == ns && o.spec.credentials_secret_ref.name == name)
                     .map(|o| ObjectRef::from_obj(o.as_ref()))
                     .collect();
-                if let Ok(mut m) = mapper_ctx.scheduled.lock() {
-                    for r in &refs {
-                        m.remove(&format!(
-                            "{}/{}",
-                            r.namespace.as_deref().unwrap_or("default"),
-                            r.name
-                        ));
-                    }
-                }
                 refs
             })
             .with_config(ControllerConfig::default().concurrency(opts.concurrency.max(1)))
@@ -276,7 +269,6 @@ struct ApiSink {
     client: Client,
     api: Api<AccountDeletion>,
     obj: Arc<AccountDeletion>,
-    old: serde_json::Value,
     journal_config: audit::JournalConfig,
     audit_writes: prometheus_client::metrics::counter::Counter,
     /// Opened on the first mutating call of the pass (one read of the head ConfigMap).
@@ -288,7 +280,7 @@ struct ApiSink {
 
 impl StatusSink for ApiSink {
     async fn save(&self, status: &AccountDeletionStatus) -> Result<(), String> {
-        write_status(&self.api, &self.obj.name_any(), &self.old, status)
+        write_status(&self.api, &self.obj.name_any(), status)
             .await
             .map_err(|e| e.to_string())
     }
@@ -417,32 +409,28 @@ async fn watch_for_stop(
 
 /// A JSON merge patch keeps map keys it does not mention: mark every key (at any depth) that
 /// `new` no longer has as `null`, so a shrinking map (`plan.remaining`) really shrinks.
-fn null_removed_keys(old: &serde_json::Value, new: &mut serde_json::Value) {
-    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
-        for (k, v) in old {
-            match new.get_mut(k) {
-                None => {
-                    new.insert(k.clone(), serde_json::Value::Null);
-                }
-                Some(n) => null_removed_keys(v, n),
-            }
-        }
-    }
-}
+/// The field manager of the operator's status writes.
+pub const FIELD_MANAGER: &str = "account-deletion-operator";
 
-/// Merge-patches `status`, nulling fields that disappeared since `old`.
+/// Server-side-applies `status`: the operator owns the fields it writes, so a field it no longer
+/// sends (a map key, an optional section) is removed by the API server, without a diff by hand.
 async fn write_status(
     api: &Api<AccountDeletion>,
     name: &str,
-    old: &serde_json::Value,
     status: &AccountDeletionStatus,
 ) -> Result<(), kube::Error> {
-    let mut new = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
-    null_removed_keys(old, &mut new);
-    let patch = serde_json::json!({ "status": new });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
+    let patch = serde_json::json!({
+        "apiVersion": AccountDeletion::api_version(&()),
+        "kind": AccountDeletion::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// One reconcile of one object, inside its tracing span (namespace, name, account).
@@ -463,34 +451,12 @@ async fn reconcile_in_span<C: Connector>(
     let started = Instant::now();
     let name = obj.name_any();
     let key = format!("{ns}/{name}");
-    if let Some(wait) = already_scheduled(&ctx, &key, &obj, started) {
-        return Ok(Action::requeue(wait));
-    }
     let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
-    let old = serde_json::to_value(obj.status.clone().unwrap_or_default()).unwrap_or_default();
-    let outcome = run_pass(&ctx, &obj, &api, &old, &ns).await?;
-    persist(&ctx, &obj, &api, &old, &outcome).await?;
+    let outcome = run_pass(&ctx, &obj, &api, &ns).await?;
+    persist(&ctx, &obj, &api, &outcome).await?;
     announce(&ctx, &obj, &outcome).await;
     record_metrics(&ctx, &key, &outcome, started);
-    Ok(schedule_next(&ctx, key, &obj, &outcome))
-}
-
-/// A watch event for a spec we already handled (our own status write) waits for the pass that is
-/// already scheduled; a spec change (new generation) runs at once.
-fn already_scheduled<C: Connector>(
-    ctx: &Ctx<C>,
-    key: &str,
-    obj: &AccountDeletion,
-    now: Instant,
-) -> Option<Duration> {
-    let due = ctx
-        .scheduled
-        .lock()
-        .ok()
-        .and_then(|m| m.get(key).copied())
-        .filter(|(generation, _)| *generation == obj.metadata.generation)
-        .map(|(_, due)| due)?;
-    (due > now + Duration::from_millis(50)).then(|| due - now)
+    Ok(schedule_next(&ctx, key, &outcome))
 }
 
 /// Validates the spec, reads the Secret, connects and runs the pass (or renders why it cannot).
@@ -498,7 +464,6 @@ async fn run_pass<C: Connector>(
     ctx: &Arc<Ctx<C>>,
     obj: &Arc<AccountDeletion>,
     api: &Api<AccountDeletion>,
-    old: &serde_json::Value,
     ns: &str,
 ) -> Result<PassOutcome, ReconcileError> {
     let now = jiff::Timestamp::now();
@@ -530,7 +495,6 @@ async fn run_pass<C: Connector>(
         client: ctx.client.clone(),
         api: api.clone(),
         obj: obj.clone(),
-        old: old.clone(),
         journal_config: ctx.opts.journal.clone(),
         audit_writes: ctx.metrics.audit_writes.clone(),
         journal: tokio::sync::OnceCell::new(),
@@ -558,12 +522,11 @@ async fn persist<C: Connector>(
     ctx: &Ctx<C>,
     obj: &AccountDeletion,
     api: &Api<AccountDeletion>,
-    old: &serde_json::Value,
     outcome: &PassOutcome,
 ) -> Result<(), ReconcileError> {
     let name = obj.name_any();
     if obj.status.as_ref() != Some(&outcome.status) {
-        write_status(api, &name, old, &outcome.status)
+        write_status(api, &name, &outcome.status)
             .await
             .map_err(|source| ReconcileError::Status {
                 name: name.clone(),
@@ -632,14 +595,8 @@ fn record_metrics<C: Connector>(ctx: &Ctx<C>, key: &str, outcome: &PassOutcome, 
 }
 
 /// When to come back: the pass's requeue, with per-object exponential backoff on errors (1x, 2x,
-/// 4x ... the error delay, at most 5 minutes); remembered so our own status write does not trigger
-/// an early pass.
-fn schedule_next<C: Connector>(
-    ctx: &Ctx<C>,
-    key: String,
-    obj: &AccountDeletion,
-    outcome: &PassOutcome,
-) -> Action {
+/// 4x ... the error delay, at most 5 minutes).
+fn schedule_next<C: Connector>(ctx: &Ctx<C>, key: String, outcome: &PassOutcome) -> Action {
     let requeue = match ctx.failures.lock() {
         Ok(mut f) => {
             if outcome.result == "error" {
@@ -655,12 +612,6 @@ fn schedule_next<C: Connector>(
         }
         Err(_) => outcome.requeue,
     };
-    if let Ok(mut m) = ctx.scheduled.lock() {
-        match requeue {
-            Some(d) => m.insert(key, (obj.metadata.generation, Instant::now() + d)),
-            None => m.remove(&key),
-        };
-    }
     match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
@@ -726,21 +677,4 @@ fn directory_for<C: Connector>(
         dirs.insert(key, dir.clone());
     }
     Ok(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::null_removed_keys;
-    use serde_json::json;
-
-    #[test]
-    fn removed_keys_are_nulled_at_every_depth() {
-        let old = json!({"a": 1, "plan": {"remaining": {"users": 3, "groups": 1}, "hash": "x"}, "list": [1]});
-        let mut new = json!({"plan": {"remaining": {"users": 1}, "hash": "y"}, "list": []});
-        null_removed_keys(&old, &mut new);
-        assert_eq!(
-            new,
-            json!({"a": null, "plan": {"remaining": {"users": 1, "groups": null}, "hash": "y"}, "list": []})
-        );
-    }
 }

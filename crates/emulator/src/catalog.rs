@@ -60,11 +60,11 @@ impl Action {
     }
 }
 
-/// The parts a product's table is made of (IMS is split over three files by object family).
+/// The parts a product's table is made of (RAM and IMS are split over files by object family).
 #[must_use]
 pub fn tables(product: Product) -> &'static [&'static [Action]] {
     match product {
-        Product::Ram => &[ram::ACTIONS, slr::RAM_ACTIONS],
+        Product::Ram => ram::TABLES,
         Product::Ims => &[ims::ACTIONS, ims_apps::ACTIONS, ims_users::ACTIONS],
         Product::ResourceManager => &[rm::ACTIONS, slr::RM_ACTIONS],
         Product::Sts => &[sts::ACTIONS],
@@ -126,11 +126,38 @@ pub(crate) fn run(
     }
 }
 
+/// Helpers of the domain's unit tests: a root caller of the member account their seeds use.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{CallContext, Params};
+    use crate::api::{Caller, Principal};
+
+    /// A call by the root identity of `2000000000000001`, now, without a page limit.
+    pub(crate) fn ctx() -> CallContext {
+        CallContext {
+            now: jiff::Timestamp::now(),
+            caller: Caller {
+                account_id: "2000000000000001".into(),
+                principal: Principal::Root,
+                access_key_id: "k".into(),
+            },
+            page_limit: None,
+        }
+    }
+
+    /// Request parameters from name/value pairs.
+    pub(crate) fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::api::{Caller, Principal};
     use crate::seed::Seed;
 
     const SEED: &str = r#"
@@ -156,12 +183,7 @@ accounts: [{ accountId: "2000000000000001", displayName: member }]
                 let mut world = World::from_seed(Seed::from_yaml(SEED).unwrap(), now).unwrap();
                 let ctx = CallContext {
                     now,
-                    caller: Caller {
-                        account_id: "2000000000000001".into(),
-                        principal: Principal::Root,
-                        access_key_id: "k".into(),
-                    },
-                    page_limit: None,
+                    ..testing::ctx()
                 };
                 let out = world.dispatch(&ctx, product, action.name, &Params::new());
                 if let Err(e) = &out {

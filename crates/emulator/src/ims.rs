@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::api::ActionClass::{Mutating, Read};
 use super::api::{ApiError, Params, only, param, required};
 use super::catalog::Action;
-use super::ram::utc;
+use super::ram::{UserOp, utc};
 use super::table::max_items;
 
 fn no_saml() -> ApiError {
@@ -91,40 +91,31 @@ pub const ACTIONS: &[Action] = &[
             .ok_or_else(|| ApiError::new(404, "EntityNotExist.User", "The user does not exist."))
     }),
     Action::account("DeleteUser", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteUser", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::Delete)
     }),
     Action::account("ListGroupsForUser", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "ListGroupsForUser", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::ListGroups)
     }),
     Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "RemoveUserFromGroup", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::RemoveFromGroup)
     }),
     Action::account("ListAccessKeys", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "ListAccessKeys", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::ListAccessKeys)
     }),
     Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteAccessKey", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::DeleteAccessKey)
     }),
     Action::account("GetLoginProfile", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "GetLoginProfile", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::GetLoginProfile)
     }),
     Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteLoginProfile", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::DeleteLoginProfile)
     }),
     Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "GetUserMFAInfo", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::GetMfaInfo)
     }),
     Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "UnbindMFADevice", &name, p, true)
+        st.ims_user_op(ctx, p, UserOp::UnbindMfa)
     }),
     Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, true)),
     Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
@@ -290,27 +281,8 @@ mod tests {
     fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
         crate::catalog::run(Product::Ims, st, c, action, p)
     }
-    use crate::api::{Caller, Principal};
+    use crate::catalog::testing::{ctx, params as p};
     use crate::ram::RamSeed;
-
-    fn ctx() -> CallContext {
-        CallContext {
-            now: jiff::Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        }
-    }
-
-    fn p(pairs: &[(&str, &str)]) -> Params {
-        pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn recycle_bin_filter_finds_a_match_on_a_later_page() {

@@ -557,24 +557,12 @@ pub const ACTIONS: &[Action] = &[
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::api::{CallContext, Caller, Principal, Product};
+    use crate::api::Product;
+    use crate::catalog::testing::{ctx, params};
     use crate::ram::{RamSeed, RamState};
 
     fn run(st: &mut RamState, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let ctx = CallContext {
-            now: Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        };
-        let p: Params = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
-        crate::catalog::run(Product::Ims, st, &ctx, action, &p)
+        crate::catalog::run(Product::Ims, st, &ctx(), action, &params(pairs))
     }
 
     const SEED: &str = "applications:\n  - {name: web, secrets: 2, id: \"4000000000000000001\"}\n  - {name: scim, appType: ServerApp, provisioned: true, id: \"4000000000000000002\"}\nexternalApplications: [{name: gitee, id: \"4000000000000000009\"}]\n";

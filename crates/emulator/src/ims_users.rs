@@ -487,26 +487,12 @@ pub const ACTIONS: &[Action] = &[
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::api::{Caller, Product};
+    use crate::api::Product;
+    use crate::catalog::testing::{ctx, params};
     use crate::ram::RamSeed;
 
-    fn ctx() -> CallContext {
-        CallContext {
-            now: Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        }
-    }
-
     fn run(st: &mut RamState, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let p: Params = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
+        let p = params(pairs);
         let product = if action == "DeleteUser" {
             Product::Ram
         } else {

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use http::HeaderMap;
 
 use super::api::{ApiError, Caller, KeyRecord, Params, Principal, Product};
-use super::faults::glob_match;
+use super::patterns;
 use super::policy::{Decision, SessionPolicy};
 use ado_signing::sign;
 
@@ -487,7 +487,7 @@ pub fn action_label(product: Product, action: &str) -> String {
 #[must_use]
 pub fn permitted(allow: &[String], product: Product, action: &str) -> bool {
     let label = action_label(product, action);
-    allow.iter().any(|p| glob_match(p, &label))
+    patterns::any_match(allow, &label)
 }
 
 /// `NoPermission` (403) with the `AccessDeniedDetail` object the SDKs read (§3.1).

@@ -120,7 +120,7 @@ impl Emulator {
             nonces: Mutex::new(NonceStore::new()),
             counters: Mutex::new(Counters::new()),
             throttle: Mutex::new(Throttle::new()),
-            faults: Mutex::new(Faults::new(faults)),
+            faults: Mutex::new(Faults::new(faults)?),
             limits: Mutex::new(limits),
             quotas: Mutex::new(Quotas::new()),
         })
@@ -194,8 +194,8 @@ impl Emulator {
     /// # Errors
     /// A rate outside `[0, 1]`.
     pub fn set_faults(&self, cfg: FaultConfig) -> Result<(), FaultError> {
-        cfg.validate()?;
-        lock(&self.faults).set(cfg);
+        let faults = Faults::new(cfg)?;
+        *lock(&self.faults) = faults;
         Ok(())
     }
 

@@ -65,7 +65,12 @@ impl Action {
 pub fn tables(product: Product) -> &'static [&'static [Action]] {
     match product {
         Product::Ram => ram::TABLES,
-        Product::Ims => &[ims::ACTIONS, ims_apps::ACTIONS, ims_users::ACTIONS],
+        Product::Ims => &[
+            ims::ACTIONS,
+            ims::USER_OP_ACTIONS,
+            ims_apps::ACTIONS,
+            ims_users::ACTIONS,
+        ],
         Product::ResourceManager => &[rm::ACTIONS, slr::RM_ACTIONS],
         Product::Sts => &[sts::ACTIONS],
     }
@@ -128,8 +133,11 @@ pub(crate) fn run(
 
 /// Helpers of the domain's unit tests: a root caller of the member account their seeds use.
 #[cfg(test)]
+#[allow(clippy::panic)]
 pub(crate) mod testing {
-    use super::{CallContext, Params};
+    use serde_json::Value;
+
+    use super::{ApiError, CallContext, Params, Product, RamState, run};
     use crate::api::{Caller, Principal};
 
     /// A call by the root identity of `2000000000000001`, now, without a page limit.
@@ -143,6 +151,26 @@ pub(crate) mod testing {
             },
             page_limit: None,
         }
+    }
+
+    /// What an action answers.
+    type Answer = Result<Value, ApiError>;
+
+    /// Runs a RAM action on one account's state.
+    pub(crate) fn ram(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Answer {
+        run(Product::Ram, st, c, action, p)
+    }
+
+    /// Runs an IMS action on one account's state.
+    pub(crate) fn ims(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Answer {
+        run(Product::Ims, st, c, action, p)
+    }
+
+    /// The state a `ram:` seed block (YAML) builds for that account.
+    pub(crate) fn seeded(yaml: &str) -> RamState {
+        let seed: crate::ram::RamSeed = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+        RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Request parameters from name/value pairs.

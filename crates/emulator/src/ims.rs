@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::api::ActionClass::{Mutating, Read};
 use super::api::{ApiError, Params, only, param, required};
 use super::catalog::Action;
-use super::ram::{UserOp, utc};
+use super::ram::{user_op_actions, utc};
 use super::table::max_items;
 
 fn no_saml() -> ApiError {
@@ -79,6 +79,9 @@ fn recycle_filter(p: &Params) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The IMS actions on one user, named by principal name, user ID or AccessKey ID.
+pub const USER_OP_ACTIONS: &[Action] = &user_op_actions!(ims_user_op);
+
 /// The IMS actions on users, groups, keys, MFA, identity providers, the default domain and the
 /// recycle bin (applications: [`super::ims_apps`]; passkeys, service credentials and the account
 /// summary: [`super::ims_users`]).
@@ -89,33 +92,6 @@ pub const ACTIONS: &[Action] = &[
         st.ims_user(&name, true)
             .map(|u| json!({ "User": u }))
             .ok_or_else(|| ApiError::new(404, "EntityNotExist.User", "The user does not exist."))
-    }),
-    Action::account("DeleteUser", Mutating, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::Delete)
-    }),
-    Action::account("ListGroupsForUser", Read, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::ListGroups)
-    }),
-    Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::RemoveFromGroup)
-    }),
-    Action::account("ListAccessKeys", Read, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::ListAccessKeys)
-    }),
-    Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::DeleteAccessKey)
-    }),
-    Action::account("GetLoginProfile", Read, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::GetLoginProfile)
-    }),
-    Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::DeleteLoginProfile)
-    }),
-    Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::GetMfaInfo)
-    }),
-    Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
-        st.ims_user_op(ctx, p, UserOp::UnbindMfa)
     }),
     Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, true)),
     Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
@@ -274,20 +250,11 @@ pub const ACTIONS: &[Action] = &[
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use crate::api::{CallContext, Product};
-    use crate::ram::RamState;
-
-    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-        crate::catalog::run(Product::Ims, st, c, action, p)
-    }
-    use crate::catalog::testing::{ctx, params as p};
-    use crate::ram::RamSeed;
+    use crate::catalog::testing::{ctx, ims as dispatch, params as p, seeded};
 
     #[test]
     fn recycle_bin_filter_finds_a_match_on_a_later_page() {
-        let seed: RamSeed = serde_saphyr::from_str("generate: { recycledUsers: 150 }").unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        let mut st = seeded("generate: { recycledUsers: 150 }");
         let upn = format!("gone-0150@{}", st.default_domain);
         let v = dispatch(
             &mut st,
@@ -312,8 +279,7 @@ mod tests {
 
     #[test]
     fn ims_list_users_status_filter_pages_without_empty_pages() {
-        let seed: RamSeed = serde_saphyr::from_str("generate: { users: 120 }").unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        let mut st = seeded("generate: { users: 120 }");
         // every 50th generated user is frozen: user-0050, user-0100
         let v = dispatch(
             &mut st,

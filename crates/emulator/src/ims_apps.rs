@@ -558,7 +558,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::api::Product;
-    use crate::catalog::testing::{ctx, params};
+    use crate::catalog::testing::{ctx, params, seeded};
     use crate::ram::{RamSeed, RamState};
 
     fn run(st: &mut RamState, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
@@ -569,8 +569,7 @@ mod tests {
 
     #[test]
     fn applications_secrets_and_provisioning() {
-        let seed: RamSeed = serde_saphyr::from_str(SEED).unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let mut st = seeded(SEED);
         let apps = run(&mut st, "ListApplications", &[]).unwrap();
         assert_eq!(apps["Applications"]["Application"].as_array().unwrap().len(), 2);
         let e = run(&mut st, "CreateAppSecret", &[("AppId", "4000000000000000001")]).unwrap_err();
@@ -620,11 +619,9 @@ mod tests {
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000001")]).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (404, "EntityNotExist.Application"));
 
-        let strict: RamSeed = serde_saphyr::from_str(&format!(
+        let mut st = seeded(&format!(
             "{SEED}conflicts: [Application.AppSecret, Application.Provision]\n"
-        ))
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &strict, None, Timestamp::now()).unwrap();
+        ));
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000001")]).unwrap_err();
         assert_eq!(e.code, "DeleteConflict.Application.AppSecret");
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000002")]).unwrap_err();

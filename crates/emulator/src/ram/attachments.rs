@@ -213,6 +213,16 @@ impl RamState {
     }
 }
 
+/// `AttachPolicyTo*` (`ATTACH`) or `DetachPolicyFrom*` for a user, group or role (`KIND` 0, 1, 2), as
+/// one handler per row of the table.
+fn attachment<const KIND: u8, const ATTACH: bool>(
+    st: &mut RamState,
+    ctx: &CallContext,
+    p: &Params,
+) -> Result<Value, ApiError> {
+    st.attachment(ctx, p, KIND, ATTACH)
+}
+
 /// The RAM attachment actions.
 pub(super) const ACTIONS: &[Action] = &[
     Action::account("ListEntitiesForPolicy", Read, |st, _ctx, p| {
@@ -254,22 +264,10 @@ pub(super) const ACTIONS: &[Action] = &[
     Action::account("ListPoliciesForRole", Read, |st, _ctx, p| {
         st.policies_of(2, role_name(p)?)
     }),
-    Action::account("AttachPolicyToUser", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 0, true)
-    }),
-    Action::account("AttachPolicyToGroup", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 1, true)
-    }),
-    Action::account("AttachPolicyToRole", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 2, true)
-    }),
-    Action::account("DetachPolicyFromUser", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 0, false)
-    }),
-    Action::account("DetachPolicyFromGroup", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 1, false)
-    }),
-    Action::account("DetachPolicyFromRole", Mutating, |st, ctx, p| {
-        st.attachment(ctx, p, 2, false)
-    }),
+    Action::account("AttachPolicyToUser", Mutating, attachment::<0, true>),
+    Action::account("AttachPolicyToGroup", Mutating, attachment::<1, true>),
+    Action::account("AttachPolicyToRole", Mutating, attachment::<2, true>),
+    Action::account("DetachPolicyFromUser", Mutating, attachment::<0, false>),
+    Action::account("DetachPolicyFromGroup", Mutating, attachment::<1, false>),
+    Action::account("DetachPolicyFromRole", Mutating, attachment::<2, false>),
 ];

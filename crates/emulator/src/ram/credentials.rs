@@ -3,10 +3,10 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::errors::{exists, no_login, no_user, not_exist};
+use super::errors::{exists, limit_exceeded, no_login, no_user, not_exist};
 use super::params::{flag, user_name};
-use super::{Key, RamState, UserOp, utc};
-use crate::api::ActionClass::{Mutating, Read};
+use super::{Key, RamState, utc};
+use crate::api::ActionClass::Mutating;
 use crate::api::{ApiError, Params, required};
 use crate::catalog::Action;
 
@@ -28,9 +28,8 @@ impl RamState {
         };
         let u = self.users.get_mut(user).ok_or_else(no_user)?;
         if u.keys.len() >= LIMIT_KEYS_PER_USER {
-            return Err(ApiError::new(
-                409,
-                "LimitExceeded.User.AccessKey",
+            return Err(limit_exceeded(
+                "User.AccessKey",
                 "The count of access keys of the user beyond the current limits.",
             ));
         }
@@ -101,20 +100,8 @@ impl RamState {
     }
 }
 
-/// The RAM actions on AccessKeys and login profiles.
+/// The RAM actions creating AccessKeys and login profiles (listing and deleting them: [`super::UserOp`]).
 pub(super) const ACTIONS: &[Action] = &[
-    Action::account("ListAccessKeys", Read, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::ListAccessKeys)
-    }),
-    Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::DeleteAccessKey)
-    }),
-    Action::account("GetLoginProfile", Read, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::GetLoginProfile)
-    }),
-    Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::DeleteLoginProfile)
-    }),
     Action::account("CreateAccessKey", Mutating, |st, ctx, p| {
         let name = user_name(p)?;
         let id = st.add_key(name, None, "Active", ctx.now)?;

@@ -12,6 +12,15 @@ pub(super) fn conflict(code: &str, msg: &str) -> ApiError {
     ApiError::new(409, &format!("DeleteConflict.{code}"), msg)
 }
 
+/// The first dependency still left, in the documented order: each `(left, code, message)` row
+/// whose `left` holds answers `DeleteConflict.<code>`.
+pub(super) fn first_conflict(deps: &[(bool, &str, &str)]) -> Result<(), ApiError> {
+    match deps.iter().find(|(left, _, _)| *left) {
+        Some((_, code, msg)) => Err(conflict(code, msg)),
+        None => Ok(()),
+    }
+}
+
 /// `EntityAlreadyExists.<what>` (409).
 pub(super) fn exists(what: &str) -> ApiError {
     ApiError::new(
@@ -19,6 +28,11 @@ pub(super) fn exists(what: &str) -> ApiError {
         &format!("EntityAlreadyExists.{what}"),
         format!("The {what} does already EXIST."),
     )
+}
+
+/// `LimitExceeded.<what>` (409): one more would pass the service's quota.
+pub(super) fn limit_exceeded(what: &str, msg: &str) -> ApiError {
+    ApiError::new(409, &format!("LimitExceeded.{what}"), msg)
 }
 
 /// No such user.

@@ -4,9 +4,9 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::errors::{conflict, exists, no_group, no_user, not_exist};
+use super::errors::{exists, first_conflict, no_group, no_user, not_exist};
 use super::params::{group_name, user_name};
-use super::{Group, RamState, UserOp, utc};
+use super::{Group, RamState, utc};
 use crate::api::ActionClass::{Mutating, Read};
 use crate::api::{ApiError, CallContext, Params, only, param};
 use crate::catalog::Action;
@@ -65,18 +65,18 @@ impl RamState {
     /// Deletes a group without members and policies (`DeleteConflict.Group.*` otherwise).
     fn delete_group(&mut self, name: &str) -> Result<(), ApiError> {
         let g = self.groups.get(name).ok_or_else(no_group)?;
-        if !g.members.is_empty() {
-            return Err(conflict(
+        first_conflict(&[
+            (
+                !g.members.is_empty(),
                 "Group.User",
                 "The group CAN NOT has any user member while deleting the group.",
-            ));
-        }
-        if !g.policies.is_empty() {
-            return Err(conflict(
+            ),
+            (
+                !g.policies.is_empty(),
                 "Group.Policy",
                 "The entity CAN NOT has any attached policy while deleting the group.",
-            ));
-        }
+            ),
+        ])?;
         self.groups.remove(name);
         Ok(())
     }
@@ -152,14 +152,8 @@ impl RamState {
     }
 }
 
-/// The RAM group actions.
+/// The RAM group actions (a user's groups and leaving one: [`super::UserOp`]).
 pub(super) const ACTIONS: &[Action] = &[
-    Action::account("ListGroupsForUser", Read, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::ListGroups)
-    }),
-    Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::RemoveFromGroup)
-    }),
     Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, false)),
     Action::account("GetGroup", Read, |st, _ctx, p| {
         let name = group_name(p)?;

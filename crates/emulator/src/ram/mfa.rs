@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::errors::{conflict, exists, no_device, no_user, no_user_device};
 use super::params::{check_name, user_name};
-use super::{Mfa, RamState, UserOp, utc};
+use super::{Mfa, RamState, utc};
 use crate::api::ActionClass::{Mutating, Read};
 use crate::api::{ApiError, CallContext, Params, only, param, required};
 use crate::catalog::Action;
@@ -109,14 +109,8 @@ impl RamState {
     }
 }
 
-/// The RAM virtual MFA device actions.
+/// The RAM virtual MFA device actions (a user's device and unbinding it: [`super::UserOp`]).
 pub(super) const ACTIONS: &[Action] = &[
-    Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::GetMfaInfo)
-    }),
-    Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::UnbindMfa)
-    }),
     Action::account("CreateVirtualMFADevice", Mutating, |st, _ctx, p| {
         let name = required(p, "VirtualMFADeviceName")?;
         check_name("VirtualMFADeviceName", name, 64, ".@_-")?;

@@ -43,7 +43,7 @@ pub use seed::{
     GroupSeed, NamedSeed, OPTIONAL_CONFLICTS, OidcSeed, PolicyRef, PolicySeed, RamSeed, RecycleSeed,
     RecycledUserSeed, RoleSeed, SlrSeed, UsageSeed, UserKeySeed, UserSeed,
 };
-pub(crate) use users::UserOp;
+pub(crate) use users::{UserOp, user_op_actions};
 
 /// System policies every account can attach (seeds may name more; they are added).
 pub const SYSTEM_POLICIES: &[&str] = &[
@@ -66,6 +66,7 @@ pub const SLR_PREFIX: &str = "AliyunServiceRoleFor";
 /// of [`super::slr`]; [`crate::catalog`] indexes them.
 pub const TABLES: &[&[Action]] = &[
     users::ACTIONS,
+    users::USER_OP_ACTIONS,
     credentials::ACTIONS,
     groups::ACTIONS,
     mfa::ACTIONS,

@@ -23,32 +23,31 @@ pub(super) fn check_name(field: &str, v: &str, max: usize, extra: &str) -> Resul
     Ok(())
 }
 
+/// The required name parameter `field`, checked with [`check_name`].
+fn name<'a>(p: &'a Params, field: &str, max: usize, extra: &str) -> Result<&'a str, ApiError> {
+    let v = required(p, field)?;
+    check_name(field, v, max, extra)?;
+    Ok(v)
+}
+
 /// `UserName`, checked like the service checks it.
 pub(super) fn user_name(p: &Params) -> Result<&str, ApiError> {
-    let v = required(p, "UserName")?;
-    check_name("UserName", v, 64, ".@_-")?;
-    Ok(v)
+    name(p, "UserName", 64, ".@_-")
 }
 
 /// `GroupName`, checked like the service checks it.
 pub(super) fn group_name(p: &Params) -> Result<&str, ApiError> {
-    let v = required(p, "GroupName")?;
-    check_name("GroupName", v, 64, "-")?;
-    Ok(v)
+    name(p, "GroupName", 64, "-")
 }
 
 /// `RoleName`, checked like the service checks it.
 pub(super) fn role_name(p: &Params) -> Result<&str, ApiError> {
-    let v = required(p, "RoleName")?;
-    check_name("RoleName", v, 64, ".-")?;
-    Ok(v)
+    name(p, "RoleName", 64, ".-")
 }
 
 /// `PolicyName`, checked like the service checks it.
 pub(super) fn policy_name(p: &Params) -> Result<&str, ApiError> {
-    let v = required(p, "PolicyName")?;
-    check_name("PolicyName", v, 128, "-")?;
-    Ok(v)
+    name(p, "PolicyName", 128, "-")
 }
 
 /// A boolean parameter: absent or empty is `false`; anything but true/false is refused.

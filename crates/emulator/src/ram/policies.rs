@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::errors::{conflict, exists, no_policy, no_version};
+use super::errors::{conflict, exists, first_conflict, limit_exceeded, no_policy, no_version};
 use super::params::{check_document, check_version_id, flag, policy_name};
 use super::{Policy, PolicyType, RamState, Version, utc};
 use crate::api::ActionClass::{Mutating, Read};
@@ -72,9 +72,8 @@ impl RamState {
     ) -> Result<Version, ApiError> {
         let p = self.policies.get_mut(name).ok_or_else(no_policy)?;
         if p.versions.len() >= LIMIT_VERSIONS {
-            return Err(ApiError::new(
-                409,
-                "LimitExceeded.Policy.Version",
+            return Err(limit_exceeded(
+                "Policy.Version",
                 "The count of versions of the policy beyond the current limits.",
             ));
         }
@@ -94,30 +93,28 @@ impl RamState {
     /// Deletes a custom policy nobody holds; without `cascade`, only with its default version left.
     fn delete_policy(&mut self, name: &str, cascade: bool) -> Result<(), ApiError> {
         let p = self.policies.get(name).ok_or_else(no_policy)?;
-        if p.attached.iter().any(|(k, _)| *k == 0) {
-            return Err(conflict(
+        first_conflict(&[
+            (
+                p.attached.iter().any(|(k, _)| *k == 0),
                 "Policy.User",
                 "The policy CAN NOT been attached to any user while deleting the policy.",
-            ));
-        }
-        if p.attached.iter().any(|(k, _)| *k == 1) {
-            return Err(conflict(
+            ),
+            (
+                p.attached.iter().any(|(k, _)| *k == 1),
                 "Policy.Group",
                 "The policy CAN NOT been attached to any group while deleting the policy.",
-            ));
-        }
-        if p.attached.iter().any(|(k, _)| *k == 2) {
-            return Err(conflict(
+            ),
+            (
+                p.attached.iter().any(|(k, _)| *k == 2),
                 "Policy.Role",
                 "The policy CAN NOT been attached to any role while deleting the policy.",
-            ));
-        }
-        if !cascade && p.versions.len() > 1 {
-            return Err(conflict(
+            ),
+            (
+                !cascade && p.versions.len() > 1,
                 "Policy.Version",
                 "The policy CAN NOT has any version except the default version.",
-            ));
-        }
+            ),
+        ])?;
         self.policies.remove(name);
         Ok(())
     }

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::errors::{conflict, exists, no_role, not_exist};
+use super::errors::{exists, first_conflict, no_role, not_exist};
 use super::params::{check_document, role_name};
 use super::{RamState, Role, SLR_PREFIX, Slr, SlrTask, utc};
 use crate::api::ActionClass::{Mutating, Read};
@@ -84,19 +84,18 @@ impl RamState {
         let name = self.role_key(name).to_owned();
         let name = name.as_str();
         let r = self.roles.get(name).ok_or_else(no_role)?;
-        if r.slr.is_some() {
-            return Err(ApiError::new(
-                409,
-                "DeleteConflict.Role.ServiceLinkedRole",
+        first_conflict(&[
+            (
+                r.slr.is_some(),
+                "Role.ServiceLinkedRole",
                 "A service-linked role CAN NOT be deleted with DeleteRole; use DeleteServiceLinkedRole.",
-            ));
-        }
-        if !r.policies.is_empty() {
-            return Err(conflict(
+            ),
+            (
+                !r.policies.is_empty(),
                 "Role.Policy",
                 "The role CAN NOT has any attached policy while deleting the role.",
-            ));
-        }
+            ),
+        ])?;
         self.remove_role(name);
         Ok(())
     }
@@ -265,24 +264,14 @@ pub(super) const ACTIONS: &[Action] = &[
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use jiff::Timestamp;
-
-    use crate::api::{ApiError, CallContext, Params, Product};
-    use crate::catalog::testing::{ctx, params as p};
-    use crate::ram::{RamSeed, RamState};
-    use serde_json::Value;
-
-    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-        crate::catalog::run(Product::Ram, st, c, action, p)
-    }
+    use crate::api::Product;
+    use crate::catalog::testing::{ctx, params as p, ram as dispatch, seeded};
 
     #[test]
     fn tag_filters_filter_for_real_and_unknown_filters_are_refused() {
-        let seed: RamSeed = serde_saphyr::from_str(
+        let mut st = seeded(
             "generate: { roles: 30, users: 30 }\nroles: [{name: tagged, tags: [{key: env, value: prod}]}]\nusers: [{name: t, status: freeze, tags: [{key: team, value: core}]}]\npolicies: [{name: p1, tags: [{key: env, value: prod}]}, {name: p2}]",
-        )
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        );
         let c = ctx();
         let v = dispatch(
             &mut st,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::errors::{conflict, exists, no_user};
+use super::errors::{exists, first_conflict, no_user};
 use super::params::{check_name, user_name};
 use super::{PolicyType, RamState, Recycled, User, utc};
 use crate::api::ActionClass::{Mutating, Read};
@@ -36,6 +36,31 @@ pub(crate) enum UserOp {
     /// `DeleteUser` (the user goes to the recycle bin).
     Delete,
 }
+
+/// The rows of the [`UserOp`] actions for one product, in one place since RAM and IMS answer the same
+/// ones with the same classes; `$run` is the method that finds the user the way the product names it
+/// ([`RamState::ram_user_op`] or [`RamState::ims_user_op`]).
+macro_rules! user_op_actions {
+    ($run:ident) => {
+        $crate::ram::user_op_actions!(@rows $run;
+            "ListGroupsForUser" Read ListGroups,
+            "RemoveUserFromGroup" Mutating RemoveFromGroup,
+            "ListAccessKeys" Read ListAccessKeys,
+            "DeleteAccessKey" Mutating DeleteAccessKey,
+            "GetLoginProfile" Read GetLoginProfile,
+            "DeleteLoginProfile" Mutating DeleteLoginProfile,
+            "GetUserMFAInfo" Read GetMfaInfo,
+            "UnbindMFADevice" Mutating UnbindMfa,
+            "DeleteUser" Mutating Delete,
+        )
+    };
+    (@rows $run:ident; $($name:literal $class:ident $op:ident,)*) => {
+        [$($crate::catalog::Action::account($name, $crate::api::ActionClass::$class, |st, ctx, p| {
+            st.$run(ctx, p, $crate::ram::UserOp::$op)
+        }),)*]
+    };
+}
+pub(crate) use user_op_actions;
 
 impl RamState {
     /// Creates a user with nothing attached.
@@ -104,50 +129,45 @@ impl RamState {
 
     pub(super) fn delete_user(&mut self, name: &str) -> Result<User, ApiError> {
         let u = self.users.get(name).ok_or_else(no_user)?;
-        if !u.groups.is_empty() {
-            return Err(conflict(
+        first_conflict(&[
+            (
+                !u.groups.is_empty(),
                 "User.Group",
                 "The user CAN NOT be in any group while deleting the user.",
-            ));
-        }
-        if !u.keys.is_empty() {
-            return Err(conflict(
+            ),
+            (
+                !u.keys.is_empty(),
                 "User.AccessKey",
                 "The user CAN NOT has any access key while deleting the user.",
-            ));
-        }
-        if u.login.is_some() {
-            return Err(conflict(
+            ),
+            (
+                u.login.is_some(),
                 "User.LoginProfile",
                 "The user CAN NOT has any login profile while deleting the user.",
-            ));
-        }
-        if u.mfa.is_some() {
-            return Err(conflict(
+            ),
+            (
+                u.mfa.is_some(),
                 "User.MFADevice",
                 "The user CAN NOT has any mfa device while deleting the user.",
-            ));
-        }
-        if !u.policies.is_empty() {
-            return Err(conflict(
+            ),
+            (
+                !u.policies.is_empty(),
                 "User.Policy",
                 "The user CAN NOT has any attached policy while deleting the user.",
-            ));
-        }
-        // Undocumented: by default passkeys and service credentials go with the user; the seed's
-        // `conflicts` can make DeleteUser refuse like for the documented dependencies.
-        if self.strict_passkeys && self.extras.has_passkeys(name) {
-            return Err(conflict(
+            ),
+            // Undocumented: by default passkeys and service credentials go with the user; the seed's
+            // `conflicts` can make DeleteUser refuse like for the documented dependencies.
+            (
+                self.strict_passkeys && self.extras.has_passkeys(name),
                 "User.Passkey",
                 "The user CAN NOT has any passkey while deleting the user.",
-            ));
-        }
-        if self.strict_credentials && self.extras.has_credentials(name) {
-            return Err(conflict(
+            ),
+            (
+                self.strict_credentials && self.extras.has_credentials(name),
                 "User.ServiceCredential",
                 "The user CAN NOT has any service credential while deleting the user.",
-            ));
-        }
+            ),
+        ])?;
         self.extras.drop_user(name);
         self.users.remove(name).ok_or_else(no_user)
     }
@@ -297,6 +317,9 @@ impl RamState {
     }
 }
 
+/// The RAM actions on one user, by `UserName`.
+pub(super) const USER_OP_ACTIONS: &[Action] = &user_op_actions!(ram_user_op);
+
 /// The RAM user actions (keys, login profiles, groups and MFA of a user: their own files).
 pub(super) const ACTIONS: &[Action] = &[
     Action::account("ListUsers", Read, |st, ctx, p| {
@@ -324,9 +347,6 @@ pub(super) const ACTIONS: &[Action] = &[
         Ok(
             json!({"User": {"UserName": name, "UserId": u.id, "DisplayName": u.display_name, "CreateDate": utc(ctx.now)}}),
         )
-    }),
-    Action::account("DeleteUser", Mutating, |st, ctx, p| {
-        st.ram_user_op(ctx, p, UserOp::Delete)
     }),
     Action::account("UpdateUser", Mutating, |st, ctx, p| {
         let name = user_name(p)?.to_owned();
@@ -358,24 +378,14 @@ pub(super) const ACTIONS: &[Action] = &[
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use jiff::Timestamp;
-
     use super::*;
-    use crate::api::Product;
-    use crate::catalog::testing::{ctx, params as p};
-    use crate::ram::RamSeed;
-
-    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-        crate::catalog::run(Product::Ram, st, c, action, p)
-    }
+    use crate::catalog::testing::{ctx, params as p, ram as dispatch, seeded};
 
     #[test]
     fn user_conflicts_come_in_documented_order() {
-        let seed: RamSeed = serde_saphyr::from_str(
+        let mut st = seeded(
             "users: [{name: a, accessKeys: [{}], loginProfile: true, groups: [g], policies: [{name: ReadOnlyAccess, type: System}]}]\ngroups: [{name: g}]",
-        )
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        );
         let c = ctx();
         let del = |st: &mut RamState| {
             dispatch(st, &c, "DeleteUser", &p(&[("UserName", "a")]))
@@ -419,11 +429,9 @@ mod tests {
 
     #[test]
     fn update_user_renames_in_place_and_get_policy_version_answers() {
-        let seed: RamSeed = serde_saphyr::from_str(
+        let mut st = seeded(
             "users: [{name: a, groups: [g], policies: [{name: cp}], mfaDevice: d}, {name: b}]\ngroups: [{name: g}]\npolicies: [{name: cp, versions: 2}]\nvirtualMfaDevices: [{name: d}]",
-        )
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        );
         let c = ctx();
         let id = st.users.get("a").unwrap().id.clone();
         let v = dispatch(
@@ -455,29 +463,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "EntityAlreadyExists.User");
-        let v = dispatch(
-            &mut st,
-            &c,
-            "GetPolicyVersion",
-            &p(&[
-                ("PolicyName", "cp"),
-                ("PolicyType", "Custom"),
-                ("VersionId", "v2"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(v["PolicyVersion"]["IsDefaultVersion"], true);
-        let e = dispatch(
-            &mut st,
-            &c,
-            "GetPolicyVersion",
-            &p(&[
-                ("PolicyName", "cp"),
-                ("PolicyType", "Custom"),
-                ("VersionId", "v9"),
-            ]),
-        )
-        .unwrap_err();
-        assert_eq!(e.code, "EntityNotExist.Policy.Version");
+        let mut version = |id: &str| {
+            let q = p(&[("PolicyName", "cp"), ("PolicyType", "Custom"), ("VersionId", id)]);
+            dispatch(&mut st, &c, "GetPolicyVersion", &q)
+        };
+        assert_eq!(version("v2").unwrap()["PolicyVersion"]["IsDefaultVersion"], true);
+        assert_eq!(version("v9").unwrap_err().code, "EntityNotExist.Policy.Version");
     }
 }

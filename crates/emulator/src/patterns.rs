@@ -77,6 +77,7 @@ impl ActionPatterns {
         Self::compile(patterns, wildcard)
     }
 
+    /// Compiles each pattern with `one` into one set.
     fn compile<S: AsRef<str>>(
         patterns: &[S],
         one: fn(&str) -> Result<globset::Glob, PatternError>,

@@ -42,7 +42,7 @@ impl RamState {
     }
 
     /// Deletes one AccessKey of `user`.
-    pub(super) fn delete_key(&mut self, user: &str, key: &str) -> Result<(), ApiError> {
+    fn delete_key(&mut self, user: &str, key: &str) -> Result<(), ApiError> {
         let u = self.users.get_mut(user).ok_or_else(no_user)?;
         let before = u.keys.len();
         u.keys.retain(|k| k.id != key);

@@ -246,6 +246,7 @@ pub struct RecycledUserSeed {
     pub access_keys: Vec<UserKeySeed>,
 }
 
+// serde defaults of the seed fields above.
 fn active() -> String {
     "active".into()
 }

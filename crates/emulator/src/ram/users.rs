@@ -1,6 +1,7 @@
 //! RAM users: creation, renaming and deletion with its documented conflict order, the IMS view of
 //! a user, and the per-user operations RAM and IMS both answer ([`UserOp`]).
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::errors::{exists, first_conflict, no_user};
@@ -64,12 +65,7 @@ pub(crate) use user_op_actions;
 
 impl RamState {
     /// Creates a user with nothing attached.
-    pub(super) fn add_user(
-        &mut self,
-        name: &str,
-        display: &str,
-        now: jiff::Timestamp,
-    ) -> Result<(), ApiError> {
+    pub(super) fn add_user(&mut self, name: &str, display: &str, now: Timestamp) -> Result<(), ApiError> {
         if self.users.contains(name) {
             return Err(exists("User"));
         }
@@ -93,7 +89,8 @@ impl RamState {
         Ok(())
     }
 
-    pub(super) fn rename_user(&mut self, old: &str, new: &str) -> Result<(), ApiError> {
+    /// `UpdateUser` with `NewUserName`: the user keeps its place, ID, keys and attachments.
+    fn rename_user(&mut self, old: &str, new: &str) -> Result<(), ApiError> {
         if self.users.contains(new) {
             return Err(exists("User"));
         }
@@ -127,7 +124,9 @@ impl RamState {
         Ok(())
     }
 
-    pub(super) fn delete_user(&mut self, name: &str) -> Result<User, ApiError> {
+    /// Deletes a user with no dependency left (the first one left, in the documented order, answers
+    /// `DeleteConflict.User.*`); passkeys and service credentials go with it unless the seed says not.
+    fn delete_user(&mut self, name: &str) -> Result<User, ApiError> {
         let u = self.users.get(name).ok_or_else(no_user)?;
         first_conflict(&[
             (
@@ -173,7 +172,7 @@ impl RamState {
     }
 
     /// `DeleteUser`: like IMS, the deleted user stays restorable in the recycle bin.
-    fn delete_to_recycle_bin(&mut self, user: &str, now: jiff::Timestamp) -> Result<Value, ApiError> {
+    fn delete_to_recycle_bin(&mut self, user: &str, now: Timestamp) -> Result<Value, ApiError> {
         let u = self.delete_user(user)?;
         let upn = self.upn(user);
         self.recycle.insert(
@@ -190,7 +189,7 @@ impl RamState {
     }
 
     /// Runs a [`UserOp`] on `user`; `ims` picks the IMS form of the answer.
-    pub(crate) fn user_op(
+    fn user_op(
         &mut self,
         ctx: &CallContext,
         op: UserOp,
@@ -218,12 +217,7 @@ impl RamState {
     }
 
     /// A [`UserOp`] on the user RAM's `UserName` names.
-    pub(super) fn ram_user_op(
-        &mut self,
-        ctx: &CallContext,
-        p: &Params,
-        op: UserOp,
-    ) -> Result<Value, ApiError> {
+    fn ram_user_op(&mut self, ctx: &CallContext, p: &Params, op: UserOp) -> Result<Value, ApiError> {
         let name = user_name(p)?.to_owned();
         self.user_op(ctx, op, &name, p, false)
     }
@@ -241,6 +235,7 @@ impl RamState {
 
     // ----------------------------------------------------------------------- IMS helpers
 
+    /// The user a principal name, user ID or AccessKey ID names.
     pub(crate) fn user_by_ims(&self, p: &Params) -> Result<String, ApiError> {
         if let Some(upn) = param(p, "UserPrincipalName").filter(|s| !s.is_empty()) {
             let (name, domain) = upn.rsplit_once('@').ok_or_else(no_user)?;

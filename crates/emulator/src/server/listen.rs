@@ -108,6 +108,7 @@ impl KillableStream {
     }
 }
 
+/// The error every operation on a killed connection fails with.
 fn killed_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::ConnectionReset,

@@ -58,6 +58,7 @@ pub struct Opts {
     pub fault_seed: Option<u64>,
 }
 
+/// `--throttle-status`: the two statuses the service throttles with.
 fn parse_throttle_status(s: &str) -> Result<u16, String> {
     match s {
         "400" => Ok(400),

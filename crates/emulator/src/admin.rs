@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post, put};
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::faults::FaultConfig;
@@ -88,6 +89,15 @@ async fn reset_calls(State(emu): State<Arc<Emulator>>) -> Response {
     ok(&emu.calls())
 }
 
+/// A JSON request body; an empty one is the default (`PUT` with no body resets). A body that does
+/// not parse is refused with a message naming `what`.
+fn json_body<T: Default + DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("{what}: {e}"))
+}
+
 fn faults_json(emu: &Emulator) -> Value {
     serde_json::to_value(emu.faults()).unwrap_or(Value::Null)
 }
@@ -97,13 +107,9 @@ async fn get_faults(State(emu): State<Arc<Emulator>>) -> Response {
 }
 
 async fn put_faults(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
-    let cfg: FaultConfig = if body.iter().all(u8::is_ascii_whitespace) {
-        FaultConfig::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(c) => c,
-            Err(e) => return bad(format!("faults: {e}")),
-        }
+    let cfg: FaultConfig = match json_body(&body, "faults") {
+        Ok(c) => c,
+        Err(e) => return bad(e),
     };
     match emu.set_faults(cfg) {
         Ok(()) => ok(&faults_json(&emu)),
@@ -130,13 +136,9 @@ async fn get_limits(State(emu): State<Arc<Emulator>>) -> Response {
 }
 
 async fn put_limits(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
-    let patch: LimitsPatch = if body.iter().all(u8::is_ascii_whitespace) {
-        LimitsPatch::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(p) => p,
-            Err(e) => return bad(format!("limits: {e}")),
-        }
+    let patch: LimitsPatch = match json_body(&body, "limits") {
+        Ok(p) => p,
+        Err(e) => return bad(e),
     };
     match emu.patch_limits(&patch) {
         Ok(_) => ok(&limits_json(&emu)),

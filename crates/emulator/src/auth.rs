@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use http::HeaderMap;
 
 use super::api::{ApiError, Caller, KeyRecord, Params, Principal, Product};
-use super::faults::glob_match;
+use super::patterns;
 use super::policy::{Decision, SessionPolicy};
 use ado_signing::sign;
 
@@ -487,7 +487,7 @@ pub fn action_label(product: Product, action: &str) -> String {
 #[must_use]
 pub fn permitted(allow: &[String], product: Product, action: &str) -> bool {
     let label = action_label(product, action);
-    allow.iter().any(|p| glob_match(p, &label))
+    patterns::any_match(allow, &label)
 }
 
 /// `NoPermission` (403) with the `AccessDeniedDetail` object the SDKs read (§3.1).
@@ -600,20 +600,25 @@ mod tests {
         q
     }
 
+    /// A V1 `POST /` with the parameters in the query.
+    fn v1_parts<'a>(q: &'a [(String, String)], headers: &'a HeaderMap) -> RequestParts<'a> {
+        RequestParts {
+            method: "POST",
+            path: "/",
+            query: q,
+            form: &[],
+            headers,
+            body: b"",
+        }
+    }
+
     #[test]
     fn v1_ok_mismatch_skew_and_replay() {
         let now: jiff::Timestamp = "2024-01-01T00:05:00Z".parse().unwrap();
         let headers = HeaderMap::new();
         let mut nonces = NonceStore::new();
         let q = v1_query("2024-01-01T00:00:00Z", "n1", "testsecret");
-        let parts = RequestParts {
-            method: "POST",
-            path: "/",
-            query: &q,
-            form: &[],
-            headers: &headers,
-            body: b"",
-        };
+        let parts = v1_parts(&q, &headers);
         let r = route(&parts).unwrap();
         assert_eq!(r.product, Product::Ram);
         assert_eq!(business_params(&parts, r.scheme).len(), 1);
@@ -623,40 +628,19 @@ mod tests {
         assert_eq!(e.code, "SignatureNonceUsed");
 
         let q = v1_query("2024-01-01T00:00:00Z", "n2", "wrong");
-        let parts = RequestParts {
-            method: "POST",
-            path: "/",
-            query: &q,
-            form: &[],
-            headers: &headers,
-            body: b"",
-        };
+        let parts = v1_parts(&q, &headers);
         let e = verify(&parts, Scheme::V1, |_| Some(key()), now, &mut nonces).unwrap_err();
         assert_eq!(e.code, "SignatureDoesNotMatch");
         assert!(e.message.starts_with(SIGNATURE_MISMATCH_PREFIX));
         assert!(e.message.ends_with("%26Version%3D2015-05-01"), "{}", e.message);
 
         let q = v1_query("2023-12-31T23:40:00Z", "n3", "testsecret");
-        let parts = RequestParts {
-            method: "POST",
-            path: "/",
-            query: &q,
-            form: &[],
-            headers: &headers,
-            body: b"",
-        };
+        let parts = v1_parts(&q, &headers);
         let e = verify(&parts, Scheme::V1, |_| Some(key()), now, &mut nonces).unwrap_err();
         assert_eq!(e.code, "InvalidTimeStamp.Expired");
 
         let q = v1_query("2024/01/01 00:00:00", "n4", "testsecret");
-        let parts = RequestParts {
-            method: "POST",
-            path: "/",
-            query: &q,
-            form: &[],
-            headers: &headers,
-            body: b"",
-        };
+        let parts = v1_parts(&q, &headers);
         let e = verify(&parts, Scheme::V1, |_| Some(key()), now, &mut nonces).unwrap_err();
         assert_eq!(e.code, "InvalidTimeStamp.Format");
         let e = verify(&parts, Scheme::V1, |_| None, now, &mut nonces).unwrap_err();

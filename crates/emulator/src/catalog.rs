@@ -60,12 +60,17 @@ impl Action {
     }
 }
 
-/// The parts a product's table is made of (IMS is split over three files by object family).
+/// The parts a product's table is made of (RAM and IMS are split over files by object family).
 #[must_use]
 pub fn tables(product: Product) -> &'static [&'static [Action]] {
     match product {
-        Product::Ram => &[ram::ACTIONS, slr::RAM_ACTIONS],
-        Product::Ims => &[ims::ACTIONS, ims_apps::ACTIONS, ims_users::ACTIONS],
+        Product::Ram => ram::TABLES,
+        Product::Ims => &[
+            ims::ACTIONS,
+            ims::USER_OP_ACTIONS,
+            ims_apps::ACTIONS,
+            ims_users::ACTIONS,
+        ],
         Product::ResourceManager => &[rm::ACTIONS, slr::RM_ACTIONS],
         Product::Sts => &[sts::ACTIONS],
     }
@@ -126,11 +131,61 @@ pub(crate) fn run(
     }
 }
 
+/// Helpers of the domain's unit tests: a root caller of the member account their seeds use.
+#[cfg(test)]
+#[allow(clippy::panic)]
+pub(crate) mod testing {
+    use serde_json::Value;
+
+    use super::{ApiError, CallContext, Params, Product, RamState, run};
+    use crate::api::{Caller, Principal};
+
+    /// A call by the root identity of `2000000000000001`, now, without a page limit.
+    pub(crate) fn ctx() -> CallContext {
+        CallContext {
+            now: jiff::Timestamp::now(),
+            caller: Caller {
+                account_id: "2000000000000001".into(),
+                principal: Principal::Root,
+                access_key_id: "k".into(),
+            },
+            page_limit: None,
+        }
+    }
+
+    /// What an action answers.
+    type Answer = Result<Value, ApiError>;
+
+    /// Runs a RAM action on one account's state.
+    pub(crate) fn ram(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Answer {
+        run(Product::Ram, st, c, action, p)
+    }
+
+    /// Runs an IMS action on one account's state.
+    pub(crate) fn ims(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Answer {
+        run(Product::Ims, st, c, action, p)
+    }
+
+    /// The state a `ram:` seed block (YAML) builds for that account.
+    pub(crate) fn seeded(yaml: &str) -> RamState {
+        let seed: crate::ram::RamSeed = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+        RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Request parameters from name/value pairs.
+    pub(crate) fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::api::{Caller, Principal};
     use crate::seed::Seed;
 
     const SEED: &str = r#"
@@ -156,12 +211,7 @@ accounts: [{ accountId: "2000000000000001", displayName: member }]
                 let mut world = World::from_seed(Seed::from_yaml(SEED).unwrap(), now).unwrap();
                 let ctx = CallContext {
                     now,
-                    caller: Caller {
-                        account_id: "2000000000000001".into(),
-                        principal: Principal::Root,
-                        access_key_id: "k".into(),
-                    },
-                    page_limit: None,
+                    ..testing::ctx()
                 };
                 let out = world.dispatch(&ctx, product, action.name, &Params::new());
                 if let Err(e) = &out {

@@ -212,20 +212,15 @@ mod tests {
     #[test]
     fn counts_by_class_action_code_and_account() {
         let mut c = Counters::new();
-        c.record(
-            Some(Product::Ram),
-            "ListUsers",
-            Some(ActionClass::Read),
-            OK,
-            Some("2"),
-        );
-        c.record(
-            Some(Product::Ram),
-            "ListUsers",
-            Some(ActionClass::Read),
-            OK,
-            Some("2"),
-        );
+        for _ in 0..2 {
+            c.record(
+                Some(Product::Ram),
+                "ListUsers",
+                Some(ActionClass::Read),
+                OK,
+                Some("2"),
+            );
+        }
         c.record(
             Some(Product::Ram),
             "DeleteUser",

@@ -11,6 +11,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 
 use super::api::ApiError;
+use super::patterns::{self, ActionPatterns, PatternError};
 
 /// Default length of a stall when the configuration does not say.
 pub const DEFAULT_STALL_MS: u64 = 30_000;
@@ -33,7 +34,8 @@ pub struct FaultConfig {
     pub stall_ms: Option<u64>,
     /// Seed of the random source (default 0); setting a configuration reseeds it.
     pub seed: Option<u64>,
-    /// Only calls matching one of these `product:Action` patterns are faulted (empty: all calls).
+    /// Only calls matching one of these `product:Action` patterns are faulted (empty: all calls);
+    /// the syntax is [`super::patterns`]'.
     pub actions: Vec<String>,
 }
 
@@ -46,13 +48,17 @@ pub enum FaultError {
     /// A `--fault` flag that is not `CODE=RATE`.
     #[error("fault {0:?} must look like CODE=RATE (e.g. Throttling.User=0.1)")]
     BadSpec(String),
+    /// An `actions` pattern that is not a valid glob.
+    #[error("actions: {0}")]
+    BadPattern(#[from] PatternError),
 }
 
 impl FaultConfig {
-    /// Checks every rate is a probability.
+    /// Checks every rate is a probability and every `actions` pattern a valid glob.
     ///
     /// # Errors
-    /// [`FaultError::BadRate`] naming the offending field or code.
+    /// [`FaultError::BadRate`] naming the offending field or code, [`FaultError::BadPattern`]
+    /// naming the pattern.
     pub fn validate(&self) -> Result<(), FaultError> {
         let ok = |r: f64| (0.0..=1.0).contains(&r);
         for (code, &r) in &self.errors {
@@ -66,6 +72,7 @@ impl FaultConfig {
         if !ok(self.stall_rate) {
             return Err(FaultError::BadRate("stallRate".into()));
         }
+        patterns::check(&self.actions)?;
         Ok(())
     }
 
@@ -114,19 +121,24 @@ pub enum Fault {
     Error(String),
 }
 
-/// The live fault injector: configuration plus its seeded random source.
+/// The live fault injector: configuration, its compiled `actions` and its seeded random source.
 #[derive(Debug)]
 pub struct Faults {
     config: FaultConfig,
+    actions: ActionPatterns,
     rng: StdRng,
 }
 
 impl Faults {
     /// An injector for `config` (reseeded from `config.seed`, default 0).
-    #[must_use]
-    pub fn new(config: FaultConfig) -> Self {
+    ///
+    /// # Errors
+    /// What [`FaultConfig::validate`] refuses.
+    pub fn new(config: FaultConfig) -> Result<Self, FaultError> {
+        config.validate()?;
+        let actions = ActionPatterns::new(&config.actions)?;
         let rng = StdRng::seed_from_u64(config.seed.unwrap_or(0));
-        Self { config, rng }
+        Ok(Self { config, actions, rng })
     }
 
     /// The current configuration.
@@ -135,9 +147,13 @@ impl Faults {
         &self.config
     }
 
-    /// Replaces the configuration and reseeds.
-    pub fn set(&mut self, config: FaultConfig) {
-        *self = Self::new(config);
+    /// Replaces the configuration and reseeds; a refused configuration leaves the current one.
+    ///
+    /// # Errors
+    /// What [`FaultConfig::validate`] refuses.
+    pub fn set(&mut self, config: FaultConfig) -> Result<(), FaultError> {
+        *self = Self::new(config)?;
+        Ok(())
     }
 
     /// Added latency for a call to `label` (`product:Action`).
@@ -151,7 +167,7 @@ impl Faults {
     }
 
     fn applies(&self, label: &str) -> bool {
-        self.config.actions.is_empty() || self.config.actions.iter().any(|p| glob_match(p, label))
+        self.config.actions.is_empty() || self.actions.is_match(label)
     }
 
     /// Rolls the dice for one call to `label` (`product:Action`): drop, then stall, then each error
@@ -209,72 +225,41 @@ pub fn fault_error(code: &str, throttle_status: u16) -> ApiError {
     }
 }
 
-/// Shell-style match with `*` only (case-insensitive), as used by key `allow` lists and fault filters.
-#[must_use]
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn glob() {
-        assert!(glob_match("*", "ram:ListUsers"));
-        assert!(glob_match("ram:List*", "ram:ListUsers"));
-        assert!(!glob_match("ram:List*", "ram:DeleteUser"));
-        assert!(!glob_match("ram:List*", "ims:ListUsers"));
-        assert!(glob_match("sts:AssumeRole", "sts:AssumeRole"));
-        assert!(glob_match("*:Delete*", "ims:DeleteUser"));
-        assert!(!glob_match("sts:AssumeRole", "sts:AssumeRoleX"));
-    }
-
-    #[test]
     fn rates_one_and_zero_are_deterministic() {
-        let mut f = Faults::new(FaultConfig::default());
+        let mut f = Faults::new(FaultConfig::default()).unwrap();
         assert_eq!(f.decide("ram:ListUsers"), Fault::None);
         let mut cfg = FaultConfig::default();
         cfg.add_spec("ServiceUnavailable=1").unwrap();
-        f.set(cfg.clone());
+        f.set(cfg.clone()).unwrap();
         assert_eq!(
             f.decide("ram:ListUsers"),
             Fault::Error("ServiceUnavailable".into())
         );
         cfg.actions = vec!["ram:Delete*".into()];
-        f.set(cfg);
+        f.set(cfg.clone()).unwrap();
         assert_eq!(f.decide("ram:ListUsers"), Fault::None);
         assert_eq!(
             f.decide("ram:DeleteUser"),
             Fault::Error("ServiceUnavailable".into())
         );
+        cfg.actions = vec!["ram:{Delete".into()];
+        let e = f.set(cfg).unwrap_err();
+        assert!(e.to_string().contains("\"ram:{Delete\""), "{e}");
+        assert_eq!(
+            f.decide("ram:DeleteUser"),
+            Fault::Error("ServiceUnavailable".into()),
+            "a refused configuration leaves the current one"
+        );
         f.set(FaultConfig {
             drop_rate: 1.0,
             ..FaultConfig::default()
-        });
+        })
+        .unwrap();
         assert_eq!(f.decide("x"), Fault::Drop);
     }
 
@@ -285,8 +270,8 @@ mod tests {
             seed: Some(9),
             ..FaultConfig::default()
         };
-        let mut a = Faults::new(cfg.clone());
-        let mut b = Faults::new(cfg);
+        let mut a = Faults::new(cfg.clone()).unwrap();
+        let mut b = Faults::new(cfg).unwrap();
         let sa: Vec<_> = (0..50).map(|_| a.decide("x")).collect();
         let sb: Vec<_> = (0..50).map(|_| b.decide("x")).collect();
         assert_eq!(sa, sb);

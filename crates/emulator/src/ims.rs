@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::api::ActionClass::{Mutating, Read};
 use super::api::{ApiError, Params, only, param, required};
 use super::catalog::Action;
-use super::ram::utc;
+use super::ram::{user_op_actions, utc};
 use super::table::max_items;
 
 fn no_saml() -> ApiError {
@@ -79,6 +79,9 @@ fn recycle_filter(p: &Params) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The IMS actions on one user, named by principal name, user ID or AccessKey ID.
+pub const USER_OP_ACTIONS: &[Action] = &user_op_actions!(ims_user_op);
+
 /// The IMS actions on users, groups, keys, MFA, identity providers, the default domain and the
 /// recycle bin (applications: [`super::ims_apps`]; passkeys, service credentials and the account
 /// summary: [`super::ims_users`]).
@@ -89,42 +92,6 @@ pub const ACTIONS: &[Action] = &[
         st.ims_user(&name, true)
             .map(|u| json!({ "User": u }))
             .ok_or_else(|| ApiError::new(404, "EntityNotExist.User", "The user does not exist."))
-    }),
-    Action::account("DeleteUser", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteUser", &name, p, true)
-    }),
-    Action::account("ListGroupsForUser", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "ListGroupsForUser", &name, p, true)
-    }),
-    Action::account("RemoveUserFromGroup", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "RemoveUserFromGroup", &name, p, true)
-    }),
-    Action::account("ListAccessKeys", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "ListAccessKeys", &name, p, true)
-    }),
-    Action::account("DeleteAccessKey", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteAccessKey", &name, p, true)
-    }),
-    Action::account("GetLoginProfile", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "GetLoginProfile", &name, p, true)
-    }),
-    Action::account("DeleteLoginProfile", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "DeleteLoginProfile", &name, p, true)
-    }),
-    Action::account("GetUserMFAInfo", Read, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "GetUserMFAInfo", &name, p, true)
-    }),
-    Action::account("UnbindMFADevice", Mutating, |st, ctx, p| {
-        let name = st.user_by_ims(p)?;
-        st.user_op(ctx, "UnbindMFADevice", &name, p, true)
     }),
     Action::account("ListGroups", Read, |st, ctx, p| st.list_groups(ctx, p, true)),
     Action::account("DeleteGroup", Mutating, |st, _ctx, p| st.delete_group_op(p)),
@@ -283,39 +250,11 @@ pub const ACTIONS: &[Action] = &[
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use crate::api::{CallContext, Product};
-    use crate::ram::RamState;
-
-    fn dispatch(st: &mut RamState, c: &CallContext, action: &str, p: &Params) -> Result<Value, ApiError> {
-        crate::catalog::run(Product::Ims, st, c, action, p)
-    }
-    use crate::api::{Caller, Principal};
-    use crate::ram::RamSeed;
-
-    fn ctx() -> CallContext {
-        CallContext {
-            now: jiff::Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        }
-    }
-
-    fn p(pairs: &[(&str, &str)]) -> Params {
-        pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
-    }
+    use crate::catalog::testing::{ctx, ims as dispatch, params as p, seeded};
 
     #[test]
     fn recycle_bin_filter_finds_a_match_on_a_later_page() {
-        let seed: RamSeed = serde_saphyr::from_str("generate: { recycledUsers: 150 }").unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        let mut st = seeded("generate: { recycledUsers: 150 }");
         let upn = format!("gone-0150@{}", st.default_domain);
         let v = dispatch(
             &mut st,
@@ -340,8 +279,7 @@ mod tests {
 
     #[test]
     fn ims_list_users_status_filter_pages_without_empty_pages() {
-        let seed: RamSeed = serde_saphyr::from_str("generate: { users: 120 }").unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, jiff::Timestamp::now()).unwrap();
+        let mut st = seeded("generate: { users: 120 }");
         // every 50th generated user is frozen: user-0050, user-0100
         let v = dispatch(
             &mut st,

@@ -557,32 +557,19 @@ pub const ACTIONS: &[Action] = &[
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::api::{CallContext, Caller, Principal, Product};
+    use crate::api::Product;
+    use crate::catalog::testing::{ctx, params, seeded};
     use crate::ram::{RamSeed, RamState};
 
     fn run(st: &mut RamState, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let ctx = CallContext {
-            now: Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        };
-        let p: Params = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
-        crate::catalog::run(Product::Ims, st, &ctx, action, &p)
+        crate::catalog::run(Product::Ims, st, &ctx(), action, &params(pairs))
     }
 
     const SEED: &str = "applications:\n  - {name: web, secrets: 2, id: \"4000000000000000001\"}\n  - {name: scim, appType: ServerApp, provisioned: true, id: \"4000000000000000002\"}\nexternalApplications: [{name: gitee, id: \"4000000000000000009\"}]\n";
 
     #[test]
     fn applications_secrets_and_provisioning() {
-        let seed: RamSeed = serde_saphyr::from_str(SEED).unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let mut st = seeded(SEED);
         let apps = run(&mut st, "ListApplications", &[]).unwrap();
         assert_eq!(apps["Applications"]["Application"].as_array().unwrap().len(), 2);
         let e = run(&mut st, "CreateAppSecret", &[("AppId", "4000000000000000001")]).unwrap_err();
@@ -632,11 +619,9 @@ mod tests {
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000001")]).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (404, "EntityNotExist.Application"));
 
-        let strict: RamSeed = serde_saphyr::from_str(&format!(
+        let mut st = seeded(&format!(
             "{SEED}conflicts: [Application.AppSecret, Application.Provision]\n"
-        ))
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &strict, None, Timestamp::now()).unwrap();
+        ));
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000001")]).unwrap_err();
         assert_eq!(e.code, "DeleteConflict.Application.AppSecret");
         let e = run(&mut st, "DeleteApplication", &[("AppId", "4000000000000000002")]).unwrap_err();

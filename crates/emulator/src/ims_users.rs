@@ -487,26 +487,11 @@ pub const ACTIONS: &[Action] = &[
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::api::{Caller, Product};
-    use crate::ram::RamSeed;
-
-    fn ctx() -> CallContext {
-        CallContext {
-            now: Timestamp::now(),
-            caller: Caller {
-                account_id: "2000000000000001".into(),
-                principal: Principal::Root,
-                access_key_id: "k".into(),
-            },
-            page_limit: None,
-        }
-    }
+    use crate::api::Product;
+    use crate::catalog::testing::{ctx, params, seeded};
 
     fn run(st: &mut RamState, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let p: Params = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
+        let p = params(pairs);
         let product = if action == "DeleteUser" {
             Product::Ram
         } else {
@@ -519,8 +504,7 @@ mod tests {
 
     #[test]
     fn passkeys_and_credentials_go_with_their_user_unless_the_seed_says_otherwise() {
-        let seed: RamSeed = serde_saphyr::from_str(SEED).unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let mut st = seeded(SEED);
         let upn = st.upn("a");
         let keys = run(&mut st, "ListPasskeys", &[("UserPrincipalName", &upn)]).unwrap();
         assert_eq!(keys["Passkeys"][0]["PasskeyName"], "yubikey");
@@ -537,11 +521,9 @@ mod tests {
         run(&mut st, "DeleteUser", &[("UserName", "a")]).unwrap();
         assert_eq!(st.extras.counts(), (0, 0));
 
-        let strict: RamSeed = serde_saphyr::from_str(&format!(
+        let mut st = seeded(&format!(
             "{SEED}conflicts: [User.Passkey, User.ServiceCredential]\n"
-        ))
-        .unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &strict, None, Timestamp::now()).unwrap();
+        ));
         let upn = st.upn("a");
         let e = run(&mut st, "DeleteUser", &[("UserName", "a")]).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (409, "DeleteConflict.User.Passkey"));
@@ -588,9 +570,7 @@ mod tests {
 
     #[test]
     fn service_credentials_page_with_next_token_default_ten() {
-        let seed: RamSeed =
-            serde_saphyr::from_str("generate: { users: 12, serviceCredentialsPerUser: 2 }").unwrap();
-        let mut st = RamState::from_seed("2000000000000001", &seed, None, Timestamp::now()).unwrap();
+        let mut st = seeded("generate: { users: 12, serviceCredentialsPerUser: 2 }");
         let first = run(&mut st, "ListServiceCredentials", &[("AllUsers", "true")]).unwrap();
         assert_eq!(first["ServiceCredentials"].as_array().unwrap().len(), 10);
         assert_eq!(

@@ -5,8 +5,9 @@
 //!
 //! Two halves meet at [`api`]: the HTTP front ([`server`], [`auth`], [`throttle`], [`faults`],
 //! [`admin`], [`counters`]) and the domain model ([`world`] with [`ram`], [`ims`], [`ims_apps`],
-//! [`ims_users`], [`slr`], [`rm`], [`sts`], built from a [`seed`]); [`catalog`] holds one action
-//! table per product, [`tags`] the tag filters and [`policy`] the STS session policies.
+//! [`ims_users`], [`slr`], [`rm`], [`sts`], built from a [`seed`]); [`catalog`] holds the action
+//! tables of each product, [`tags`] the tag filters, [`policy`] the STS session policies and
+//! [`patterns`] the `product:Action` patterns of `allow` lists, fault filters and policies.
 
 pub mod admin;
 pub mod api;
@@ -17,6 +18,7 @@ pub mod faults;
 pub mod ims;
 pub mod ims_apps;
 pub mod ims_users;
+pub mod patterns;
 pub mod policy;
 pub mod ram;
 pub mod rm;

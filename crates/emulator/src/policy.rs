@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use super::api::{ApiError, Product};
-use super::faults::glob_match;
+use super::patterns::ActionPatterns;
 
 /// Longest session policy `AssumeRole` accepts (characters).
 pub const MAX_POLICY_LEN: usize = 2048;
@@ -28,16 +28,11 @@ pub enum Decision {
     ExplicitDeny,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Statement {
-    allow: bool,
-    actions: Vec<String>,
-}
-
-/// A parsed session policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed session policy: the `Action` patterns of its `Deny` and of its `Allow` statements.
+#[derive(Debug, Clone)]
 pub struct SessionPolicy {
-    statements: Vec<Statement>,
+    deny: ActionPatterns,
+    allow: ActionPatterns,
 }
 
 fn grammar(detail: &str) -> ApiError {
@@ -88,7 +83,7 @@ impl SessionPolicy {
             .and_then(Value::as_array)
             .filter(|l| !l.is_empty())
             .ok_or_else(|| grammar("Statement must be a non-empty list"))?;
-        let mut statements = Vec::new();
+        let (mut deny, mut allow) = (Vec::new(), Vec::new());
         for st in list {
             for unsupported in ["Condition", "NotAction", "NotResource"] {
                 if st.get(unsupported).is_some() {
@@ -99,7 +94,7 @@ impl SessionPolicy {
                     ));
                 }
             }
-            let allow = match st.get("Effect").and_then(Value::as_str) {
+            let allow_effect = match st.get("Effect").and_then(Value::as_str) {
                 Some("Allow") => true,
                 Some("Deny") => false,
                 _ => return Err(grammar("Effect must be Allow or Deny")),
@@ -113,9 +108,19 @@ impl SessionPolicy {
                     .ok_or_else(|| grammar("Resource is required"))?,
                 "Resource",
             )?;
-            statements.push(Statement { allow, actions });
+            if allow_effect {
+                allow.extend(actions);
+            } else {
+                deny.extend(actions);
+            }
         }
-        Ok(Self { statements })
+        let compile = |actions: &[String]| {
+            ActionPatterns::wildcards(actions).map_err(|e| grammar(&format!("Action {e}")))
+        };
+        Ok(Self {
+            deny: compile(&deny)?,
+            allow: compile(&allow)?,
+        })
     }
 
     /// The RAM authorization name of a call (`ram:ListUsers` for RAM and IMS).
@@ -133,10 +138,9 @@ impl SessionPolicy {
     #[must_use]
     pub fn decide(&self, product: Product, action: &str) -> Decision {
         let name = Self::auth_action(product, action);
-        let hit = |s: &Statement| s.actions.iter().any(|a| glob_match(a, &name));
-        if self.statements.iter().any(|s| !s.allow && hit(s)) {
+        if self.deny.is_match(&name) {
             Decision::ExplicitDeny
-        } else if self.statements.iter().any(|s| s.allow && hit(s)) {
+        } else if self.allow.is_match(&name) {
             Decision::Allow
         } else {
             Decision::ImplicitDeny

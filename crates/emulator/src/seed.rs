@@ -327,6 +327,8 @@ impl Seed {
                     k.access_key_id
                 )));
             }
+            super::patterns::check(&k.allow)
+                .map_err(|e| SeedError::Invalid(format!("access key {}: allow: {e}", k.access_key_id)))?;
             if k.account_id != rd.management_account_id && !ids.contains(&k.account_id) {
                 return Err(SeedError::Invalid(format!(
                     "access key {} belongs to unknown account {}",

@@ -31,16 +31,49 @@ impl Truth {
     }
 }
 
+/// The condition types this operator writes: the three kstatus ones and its domain conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    /// kstatus: the desired state for the mode is reached.
+    Ready,
+    /// kstatus: work is in progress.
+    Reconciling,
+    /// kstatus: cannot progress until something changes.
+    Stalled,
+    /// The selected RAM kinds are empty except what is retained.
+    RamEmpty,
+    /// ResourceManager's pre-check allows the deletion.
+    DeletionAllowed,
+    /// The account is deleted.
+    Deleted,
+}
+
+impl Cond {
+    /// The `type` as status shows it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cond::Ready => "Ready",
+            Cond::Reconciling => "Reconciling",
+            Cond::Stalled => "Stalled",
+            Cond::RamEmpty => "RamEmpty",
+            Cond::DeletionAllowed => "DeletionAllowed",
+            Cond::Deleted => "Deleted",
+        }
+    }
+}
+
 /// Sets (or adds) condition `type_`, keeping `lastTransitionTime` when the status is unchanged.
 pub fn set(
     conditions: &mut Vec<Condition>,
-    type_: &str,
+    type_: Cond,
     status: Truth,
     reason: &str,
     message: &str,
     generation: Option<i64>,
     now: &jiff::Timestamp,
 ) {
+    let type_ = type_.as_str();
     let status_s = status.as_str().to_string();
     // A condition always says something: the reason when no message was given.
     let message = if message.is_empty() { reason } else { message };
@@ -64,13 +97,21 @@ pub fn set(
     });
 }
 
-/// The status of condition `type_`, if present.
+/// The status of condition `type_` (`True`, `False`, `Unknown`), if present.
 #[must_use]
-pub fn status_of<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+pub fn status_of(conditions: &[Condition], type_: Cond) -> Option<&str> {
     conditions
         .iter()
-        .find(|c| c.type_ == type_)
+        .find(|c| c.type_ == type_.as_str())
         .map(|c| c.status.as_str())
+}
+
+/// True when condition `type_` is present with status `True`.
+#[must_use]
+pub fn is_true(conditions: &[Condition], type_: Cond) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == type_.as_str() && c.status == Truth::True.as_str())
 }
 
 #[cfg(test)]
@@ -83,13 +124,13 @@ mod tests {
         let t1: jiff::Timestamp = "2026-01-01T00:05:00Z".parse().unwrap();
         let t2: jiff::Timestamp = "2026-01-01T00:09:00Z".parse().unwrap();
         let mut c = Vec::new();
-        set(&mut c, "Ready", Truth::False, "Planning", "a", Some(1), &t0);
-        set(&mut c, "Ready", Truth::False, "Purging", "b", Some(1), &t1);
+        set(&mut c, Cond::Ready, Truth::False, "Planning", "a", Some(1), &t0);
+        set(&mut c, Cond::Ready, Truth::False, "Purging", "b", Some(1), &t1);
         assert_eq!(c[0].last_transition_time.0, t0);
         assert_eq!(c[0].reason, "Purging");
-        set(&mut c, "Ready", Truth::True, "Deleted", "c", Some(2), &t2);
+        set(&mut c, Cond::Ready, Truth::True, "Deleted", "c", Some(2), &t2);
         assert_eq!(c[0].last_transition_time.0, t2);
-        assert_eq!(status_of(&c, "Ready"), Some("True"));
+        assert_eq!(status_of(&c, Cond::Ready), Some("True"));
         assert_eq!(c.len(), 1);
     }
 }

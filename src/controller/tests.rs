@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::crd::{AccountDeletion, AccountDeletionSpec, CheckItem, Mode, Phase, SecretRef};
 use ado_testkit::fake::{FakeAccount, FakeError, FakeState};
 
-use super::conditions::status_of;
+use super::conditions::{Cond, status_of};
 use super::directory::{AccountInfo, CheckResult, DeletionStatusInfo, Directory, DirectoryInfo};
 use super::pass::{self, NoSink, PassOptions, PassOutcome};
 use super::validate::validate;
@@ -223,18 +223,21 @@ async fn plan_mode_changes_nothing_and_runs_the_precheck() {
     assert!(dir.calls(|c| c.delete_account.is_empty()));
     // Second pass completes the pre-check and settles.
     let out = drive(&dir, &mut o, &[Phase::Planned]).await;
-    let out = if status_of(&out.status.conditions, "Ready") == Some("True") {
+    let out = if status_of(&out.status.conditions, Cond::Ready) == Some("True") {
         out
     } else {
         step(&dir, &mut o).await
     };
     assert_eq!(
-        status_of(&out.status.conditions, "Ready"),
+        status_of(&out.status.conditions, Cond::Ready),
         Some("True"),
         "{:#?}",
         out.status
     );
-    assert_eq!(status_of(&out.status.conditions, "DeletionAllowed"), Some("True"));
+    assert_eq!(
+        status_of(&out.status.conditions, Cond::DeletionAllowed),
+        Some("True")
+    );
     assert_eq!(dir.mutating(), 0);
 }
 
@@ -255,7 +258,7 @@ async fn delete_mode_empties_ram_then_deletes_once() {
         dir.calls(|c| c.delete_account.clone()),
         vec![vec!["NON_SP_cs".to_string()]]
     );
-    assert_eq!(status_of(&out.status.conditions, "Deleted"), Some("True"));
+    assert_eq!(status_of(&out.status.conditions, Cond::Deleted), Some("True"));
     assert!(out.status.deleted.values().sum::<u64>() > 10);
     // A Deleted object makes no further calls.
     let before = dir.calls(|c| c.status_reads);
@@ -315,7 +318,7 @@ async fn unwaived_abandonable_check_blocks_with_the_id_to_add() {
         .status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Stalled")
+        .find(|c| c.type_ == Cond::Stalled.as_str())
         .unwrap();
     assert_eq!(stalled.reason, "AbandonableChecksNotWaived");
     assert!(stalled.message.contains("NON_SP_cs") && stalled.message.contains("abandonableCheckIds"));
@@ -346,7 +349,7 @@ async fn a_changed_plan_waits_for_reapproval() {
     let hash = out.status.plan.unwrap().hash;
     o.spec.approved_plan_hash = Some(hash);
     let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
-    assert_eq!(status_of(&out.status.conditions, "Ready"), Some("True"));
+    assert_eq!(status_of(&out.status.conditions, Cond::Ready), Some("True"));
 }
 
 #[tokio::test]
@@ -373,7 +376,7 @@ async fn not_before_in_the_future_holds_every_mutation() {
         out.status
             .conditions
             .iter()
-            .find(|c| c.type_ == "Ready")
+            .find(|c| c.type_ == Cond::Ready.as_str())
             .unwrap()
             .reason,
         "WaitingForNotBefore"
@@ -405,7 +408,7 @@ async fn a_service_linked_role_in_use_blocks_with_its_users() {
     o.spec.ram.retain.service_linked_roles = vec![role];
     o.spec.mode = Mode::PurgeRam;
     let out = drive(&dir, &mut o, &[Phase::RamEmpty]).await;
-    assert_eq!(status_of(&out.status.conditions, "RamEmpty"), Some("True"));
+    assert_eq!(status_of(&out.status.conditions, Cond::RamEmpty), Some("True"));
 }
 
 #[tokio::test]
@@ -415,7 +418,12 @@ async fn ram_counts_as_empty_only_after_a_second_inventory_and_reappearing_objec
     let mut saw_verifying = false;
     for _ in 0..30 {
         let out = step(&dir, &mut o).await;
-        let ready = out.status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        let ready = out
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == Cond::Ready.as_str())
+            .unwrap();
         saw_verifying |= ready.reason == "VerifyingEmpty";
         if out.status.phase == Some(Phase::RamEmpty) {
             break;

@@ -10,7 +10,7 @@ use crate::crd::{Mode, ObservedAccount, Phase};
 
 use super::super::block::BlockReason;
 use super::super::claim::ClaimOutcome;
-use super::super::conditions::Truth;
+use super::super::conditions::{Cond, Truth};
 use super::super::converge;
 use super::super::directory::Directory;
 use super::super::validate::{Block, Validated};
@@ -217,7 +217,7 @@ pub(super) async fn drive<D: Directory, S: StatusSink>(
         Emptiness::Confirmed => {}
     }
     p.cond(
-        "RamEmpty",
+        Cond::RamEmpty,
         Truth::True,
         "Empty",
         "the selected RAM kinds are empty except what is retained",
@@ -241,18 +241,18 @@ fn suspended(p: &mut Pass<'_>) -> Halt {
     let phase = p.st.phase.unwrap_or(Phase::Planned);
     let msg = "spec.suspend is true: no calls to Alibaba Cloud until it is cleared".to_string();
     p.st.phase = Some(phase);
-    p.cond("Reconciling", Truth::False, "Suspended", &msg);
-    p.cond("Stalled", Truth::False, "Suspended", "");
-    p.cond("Ready", Truth::False, "Suspended", &msg);
+    p.cond(Cond::Reconciling, Truth::False, "Suspended", &msg);
+    p.cond(Cond::Stalled, Truth::False, "Suspended", "");
+    p.cond(Cond::Ready, Truth::False, "Suspended", &msg);
     p.st.message = Some(msg);
     Halt
 }
 
 fn not_before(p: &mut Pass<'_>, msg: &str, after: std::time::Duration) -> Halt {
     p.st.phase = Some(Phase::Planned);
-    p.cond("Ready", Truth::False, "WaitingForNotBefore", msg);
-    p.cond("Reconciling", Truth::True, "WaitingForNotBefore", msg);
-    p.cond("Stalled", Truth::False, "WaitingForNotBefore", "");
+    p.cond(Cond::Ready, Truth::False, "WaitingForNotBefore", msg);
+    p.cond(Cond::Reconciling, Truth::True, "WaitingForNotBefore", msg);
+    p.cond(Cond::Stalled, Truth::False, "WaitingForNotBefore", "");
     p.st.message = Some(msg.to_string());
     p.requeue = Some(after);
     Halt
@@ -312,7 +312,7 @@ async fn start_purge<M: PlanApi, S: StatusSink>(p: &mut Pass<'_>, member: &M, pl
         p.st.started_account_id = Some(id.clone());
     }
     p.st.phase = Some(Phase::PurgingRam);
-    p.cond("RamEmpty", Truth::False, "Purging", "RAM objects remain");
+    p.cond(Cond::RamEmpty, Truth::False, "Purging", "RAM objects remain");
     if let Err(e) = sink.save(&p.st).await {
         let after = p.opts.error_retry;
         return p.progressing(

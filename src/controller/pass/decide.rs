@@ -13,7 +13,7 @@ use ado_core::{ErrorClass, Kind, Plan};
 use crate::crd::{AccountDeletionStatus, AlibabaErrorStatus, ClaimWaiter, Mode};
 
 use super::super::block::{Block, BlockReason};
-use super::super::conditions;
+use super::super::conditions::{self, Cond};
 use super::super::directory::{
     AccountInfo, AccountType, CheckResult, DeletionState, DeletionStatusInfo, DirectoryInfo, MemberDeletion,
 };
@@ -194,7 +194,7 @@ pub fn cheap_check(
             .service_linked_role_tasks
             .iter()
             .any(|t| slr_in_flight(&t.status))
-        && (window_over || conditions::status_of(&st.conditions, "RamEmpty") == Some("True"))
+        && (window_over || conditions::is_true(&st.conditions, Cond::RamEmpty))
 }
 
 /// What stands between a fresh plan and the first mutating call.
@@ -269,7 +269,7 @@ pub enum Emptiness {
 /// Whether an empty inventory confirms emptiness.
 #[must_use]
 pub fn emptiness(st: &AccountDeletionStatus, now: jiff::Timestamp, confirm: Duration) -> Emptiness {
-    if conditions::status_of(&st.conditions, "RamEmpty") == Some("True") {
+    if conditions::is_true(&st.conditions, Cond::RamEmpty) {
         return Emptiness::Confirmed;
     }
     let Some(elapsed) = st
@@ -491,8 +491,7 @@ pub fn silence_end(ds: &DeletionStatusInfo) -> Option<(String, bool)> {
 #[must_use]
 pub fn reappeared(st: &AccountDeletionStatus, plan: &Plan) -> bool {
     !plan.is_empty()
-        && (st.empty_observed_time.is_some()
-            || conditions::status_of(&st.conditions, "RamEmpty") == Some("True"))
+        && (st.empty_observed_time.is_some() || conditions::is_true(&st.conditions, Cond::RamEmpty))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use ado_core::inventory::Attachments;
 use ado_core::{ErrorClass, Kind};
 
 use super::*;
-use crate::controller::conditions::{self, Truth};
+use crate::controller::conditions::{self, Cond, Truth};
 use crate::crd::{
     AccountDeletionStatus, AlibabaErrorStatus, CheckItem, ClaimHolder, ClaimWaiter, FailReason, Mode, Phase,
     SlrTaskStatus,
@@ -28,7 +28,7 @@ fn now() -> jiff::Timestamp {
 fn ram_empty(st: &mut AccountDeletionStatus) {
     conditions::set(
         &mut st.conditions,
-        "RamEmpty",
+        Cond::RamEmpty,
         Truth::True,
         "Empty",
         "",

@@ -11,7 +11,7 @@ use ado_core::{CallError, Plan};
 use crate::crd::{ClaimWaiter, DeletionCheckStatus, DeletionResult, Phase};
 
 use super::super::block::{Block, BlockReason};
-use super::super::conditions::Truth;
+use super::super::conditions::{Cond, Truth};
 use super::super::directory::{
     AccountInfo, AccountType, CheckResult, CheckState, DeletionState, DeletionStatusInfo, Directory,
     DirectoryInfo, MemberDeletion, is_no_task,
@@ -37,7 +37,7 @@ pub(super) async fn plan_mode<D: Directory>(
         plan.actions.len()
     );
     p.cond(
-        "RamEmpty",
+        Cond::RamEmpty,
         Truth::from_bool(plan.is_empty()),
         if plan.is_empty() { "Empty" } else { "NotEmpty" },
         "",
@@ -45,7 +45,7 @@ pub(super) async fn plan_mode<D: Directory>(
     let resync = Some(p.opts.resync);
     if rd.member_deletion_status != MemberDeletion::Enabled {
         p.cond(
-            "DeletionAllowed",
+            Cond::DeletionAllowed,
             Truth::False,
             BlockReason::MemberDeletionDisabled.as_str(),
             "member deletion is disabled for the resource directory",
@@ -54,7 +54,7 @@ pub(super) async fn plan_mode<D: Directory>(
     }
     if acc.account_type != AccountType::ResourceAccount {
         p.cond(
-            "DeletionAllowed",
+            Cond::DeletionAllowed,
             Truth::False,
             BlockReason::NotDeletableMemberType.as_str(),
             "invited members cannot be deleted",
@@ -108,7 +108,7 @@ pub(super) async fn delete<D: Directory, S: StatusSink>(
     let ram_empty_since =
         p.st.conditions
             .iter()
-            .find(|c| c.type_ == "RamEmpty")
+            .find(|c| c.type_ == Cond::RamEmpty.as_str())
             .map(|c| c.last_transition_time.0)
             .unwrap_or(p.now);
     let check = match deletion_check(p, dir, Some(ram_empty_since)).await {
@@ -253,7 +253,7 @@ fn deleting(p: &mut Pass<'_>) -> Halt {
 /// The account is gone from the directory: deleted (by us earlier, or by hand).
 pub(super) fn already_gone(p: &mut Pass<'_>, why: &str) -> Halt {
     let id = p.obj.spec.account_id.clone();
-    p.cond("Deleted", Truth::True, "AlreadyGone", why);
+    p.cond(Cond::Deleted, Truth::True, "AlreadyGone", why);
     p.settled(
         Phase::Deleted,
         "Deleted",
@@ -319,7 +319,7 @@ async fn deletion_check<D: Directory>(
         return Ok(None);
     }
     let (allowed, reason, msg) = decide::deletion_allowed(&res, &p.obj.spec.deletion.abandonable_check_ids);
-    p.cond("DeletionAllowed", Truth::from_bool(allowed), reason, &msg);
+    p.cond(Cond::DeletionAllowed, Truth::from_bool(allowed), reason, &msg);
     Ok(Some(res))
 }
 
@@ -368,7 +368,7 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Halt {
     match decide::deletion_step(&ds) {
         DeletionStep::Deleted => {
             p.cond(
-                "Deleted",
+                Cond::Deleted,
                 Truth::True,
                 "Deleted",
                 "ResourceManager reports the account deleted",
@@ -388,7 +388,7 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Halt {
             )
         }
         DeletionStep::Failed(reasons) => {
-            p.cond("Deleted", Truth::False, "DeleteFailed", &reasons.join("; "));
+            p.cond(Cond::Deleted, Truth::False, "DeleteFailed", &reasons.join("; "));
             // A failed deletion may be retried by the user: clear the request so a new pass re-checks.
             p.st.delete_requested_time = None;
             p.blocked_as(
@@ -405,7 +405,7 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Halt {
             )
         }
         DeletionStep::Silence(end) => {
-            p.cond("Deleted", Truth::False, "Deleting", "deletion in progress");
+            p.cond(Cond::Deleted, Truth::False, "Deleting", "deletion in progress");
             let when = match end {
                 Some((t, false)) => format!("; ResourceManager expects it to end at {t}"),
                 Some((t, true)) => format!(
@@ -424,7 +424,7 @@ fn apply_deletion_status(p: &mut Pass<'_>, ds: DeletionStatusInfo) -> Halt {
             )
         }
         DeletionStep::Deleting => {
-            p.cond("Deleted", Truth::False, "Deleting", "deletion in progress");
+            p.cond(Cond::Deleted, Truth::False, "Deleting", "deletion in progress");
             deleting(p)
         }
     }

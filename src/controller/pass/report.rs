@@ -10,7 +10,7 @@ use ado_core::{CallError, Kind, Plan};
 use crate::crd::{AccountDeletion, AccountDeletionStatus, AlibabaErrorStatus, Phase, PlanStatus};
 
 use super::super::block::{Block, BlockReason};
-use super::super::conditions::{self, Truth};
+use super::super::conditions::{self, Cond, Truth};
 use super::super::hints::hint;
 use super::decide::{self, Failure};
 use super::{EventKind, PassEvent, PassOptions, PassOutcome, Stop};
@@ -62,7 +62,7 @@ impl<'a> Pass<'a> {
 }
 
 impl Pass<'_> {
-    pub(super) fn cond(&mut self, type_: &str, status: Truth, reason: &str, message: &str) {
+    pub(super) fn cond(&mut self, type_: Cond, status: Truth, reason: &str, message: &str) {
         let generation = self.obj.metadata.generation;
         conditions::set(
             &mut self.st.conditions,
@@ -93,9 +93,9 @@ impl Pass<'_> {
         after: Duration,
     ) -> Halt {
         self.st.phase = Some(phase);
-        self.cond("Ready", Truth::False, reason, &message);
-        self.cond("Reconciling", Truth::True, reason, &message);
-        self.cond("Stalled", Truth::False, reason, "");
+        self.cond(Cond::Ready, Truth::False, reason, &message);
+        self.cond(Cond::Reconciling, Truth::True, reason, &message);
+        self.cond(Cond::Stalled, Truth::False, reason, "");
         self.st.message = Some(message);
         self.requeue = Some(after);
         Halt
@@ -110,9 +110,9 @@ impl Pass<'_> {
         after: Option<Duration>,
     ) -> Halt {
         self.st.phase = Some(phase);
-        self.cond("Ready", Truth::True, reason, &message);
-        self.cond("Reconciling", Truth::False, reason, "");
-        self.cond("Stalled", Truth::False, reason, "");
+        self.cond(Cond::Ready, Truth::True, reason, &message);
+        self.cond(Cond::Reconciling, Truth::False, reason, "");
+        self.cond(Cond::Stalled, Truth::False, reason, "");
         self.st.message = Some(message);
         self.requeue = after;
         Halt
@@ -125,9 +125,9 @@ impl Pass<'_> {
 
     pub(super) fn blocked_as(&mut self, phase: Phase, block: Block, action: &str) -> Halt {
         self.st.phase = Some(phase);
-        self.cond("Ready", Truth::False, block.reason.as_str(), &block.message);
-        self.cond("Reconciling", Truth::False, block.reason.as_str(), "");
-        self.cond("Stalled", Truth::True, block.reason.as_str(), &block.message);
+        self.cond(Cond::Ready, Truth::False, block.reason.as_str(), &block.message);
+        self.cond(Cond::Reconciling, Truth::False, block.reason.as_str(), "");
+        self.cond(Cond::Stalled, Truth::True, block.reason.as_str(), &block.message);
         // One Warning per distinct message; the recorder aggregates repeats.
         self.event(
             EventKind::Warning,

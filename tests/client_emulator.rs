@@ -257,7 +257,7 @@ async fn empty_member(signature: SignatureVersion, params: ParamPlacement) {
     // The service-linked role task finishes on the emulator clock.
     emu.advance_clock(5).await;
     let st = m.slr_deletion_status(&tasks[0].1).await.unwrap();
-    assert_eq!(st.status, "SUCCEEDED", "{st:?}");
+    assert_eq!(st.status, ado_core::api::SlrPhase::Succeeded, "{st:?}");
 
     // Users deleted in this pass were purged from the IMS recycle bin right after their
     // DeleteUser (the user that was already there too): the next inventory is empty.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use ado_core::api::SlrPhase;
 use ado_core::execute::{ExecOptions, Outcome, run};
 use ado_core::inventory::{Attachments, discover_with};
 use ado_core::{ErrorClass, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover};
@@ -67,7 +68,7 @@ async fn rich_member_converges_to_retained_items_in_three_passes() {
         .iter()
         .find(|t| t.role == "AliyunServiceRoleForHDR")
         .expect("HDR task reported");
-    assert_eq!(hdr.status, "FAILED");
+    assert_eq!(hdr.status, SlrPhase::Failed);
     assert!(hdr.reason.as_deref().unwrap_or("").contains("in use"));
     assert_eq!(hdr.usages[0].region, "global");
     assert_eq!(
@@ -278,7 +279,7 @@ async fn existing_slr_task_is_polled_not_reissued() {
         .iter()
         .find(|t| t.role == "AliyunServiceRoleForECS")
         .unwrap();
-    assert_eq!(ecs.status, "IN_PROGRESS");
+    assert_eq!(ecs.status, SlrPhase::InProgress);
     assert!(ecs.in_flight());
     assert!(!report.deleted.contains_key(&Kind::ServiceLinkedRoles));
     assert!(
@@ -298,7 +299,7 @@ async fn existing_slr_task_is_polled_not_reissued() {
         .iter()
         .find(|t| t.role == "AliyunServiceRoleForECS")
         .unwrap();
-    assert_eq!(ecs.status, "SUCCEEDED");
+    assert_eq!(ecs.status, SlrPhase::Succeeded);
     assert!(ecs.task_id.starts_with("task/"));
     assert_eq!(report.deleted[&Kind::ServiceLinkedRoles], 1);
 }

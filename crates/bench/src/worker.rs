@@ -148,8 +148,13 @@ async fn purge_account(mgmt: AliyunClient, account: String, concurrency: usize, 
             let mut still = BTreeMap::new();
             for (role, task) in &slr {
                 match member.slr_deletion_status(task).await {
-                    Ok(s) if s.status == "SUCCEEDED" => deleted += 1,
-                    Ok(s) if s.status == "IN_PROGRESS" || s.status == "NOT_STARTED" => {
+                    Ok(s) if s.status == ado_core::api::SlrPhase::Succeeded => deleted += 1,
+                    Ok(s)
+                        if matches!(
+                            s.status,
+                            ado_core::api::SlrPhase::InProgress | ado_core::api::SlrPhase::NotStarted
+                        ) =>
+                    {
                         still.insert(role.clone(), task.clone());
                     }
                     Ok(s) => failures.push(format!("service-linked role {role}: {}", s.status)),

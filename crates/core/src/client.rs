@@ -8,7 +8,7 @@ use ado_aliyun::ims::ALL_USER_STATUSES;
 use super::action::Action;
 use super::api::{
     AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole,
-    ListedUser, PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
+    ListedUser, PlanApi, RoleUsage, SessionRole, SlrPhase, SlrStatus, SummaryCounts,
 };
 use super::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -446,7 +446,7 @@ impl PlanApi for AliyunClient {
             None => (None, Vec::new()),
         };
         Ok(SlrStatus {
-            status: s.status,
+            status: SlrPhase::parse(&s.status),
             reason,
             usages,
         })

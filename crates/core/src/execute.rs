@@ -18,7 +18,7 @@ use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, Plan};
-use super::api::{Applied, CallError, PlanApi, RoleUsage, SlrStatus};
+use super::api::{Applied, CallError, PlanApi, RoleUsage, SlrPhase, SlrStatus};
 use super::journal::{CallIntent, IntentId, Journal, NOT_SENT};
 use super::model::Kind;
 use ado_aliyun::error::ErrorClass;
@@ -111,9 +111,8 @@ pub struct SlrTaskState {
     pub role: String,
     /// `DeletionTaskId`.
     pub task_id: String,
-    /// `SUCCEEDED`, `IN_PROGRESS`, `NOT_STARTED`, `FAILED`, `INTERNAL_ERROR`, or `UNKNOWN` when the
-    /// poll itself failed.
-    pub status: String,
+    /// Where the task stands (`Unknown` when the poll itself failed).
+    pub status: SlrPhase,
     /// `Reason.Message` on failure.
     pub reason: Option<String>,
     /// Where the role is still used.
@@ -124,7 +123,7 @@ impl SlrTaskState {
     /// True while the caller should keep the task and poll it next pass.
     #[must_use]
     pub fn in_flight(&self) -> bool {
-        matches!(self.status.as_str(), "IN_PROGRESS" | "NOT_STARTED" | "UNKNOWN")
+        self.status.in_flight()
     }
 }
 
@@ -171,7 +170,7 @@ impl ExecutionReport {
     /// True if nothing failed (API failures or failed service-linked role tasks).
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.failures.is_empty() && !self.slr_tasks.iter().any(|t| t.status == "FAILED")
+        self.failures.is_empty() && !self.slr_tasks.iter().any(|t| t.status == SlrPhase::Failed)
     }
 }
 
@@ -224,7 +223,7 @@ async fn run_slr<A: PlanApi>(
     };
     if let Some(task_id) = existing {
         match api.slr_deletion_status(&task_id).await {
-            Ok(s) if s.status != "FAILED" && s.status != "INTERNAL_ERROR" => {
+            Ok(s) if !s.status.failed() => {
                 return Finished::Slr {
                     index,
                     audit: None,
@@ -281,7 +280,7 @@ async fn run_slr<A: PlanApi>(
             result: Ok(SlrTaskState {
                 role,
                 task_id: String::new(),
-                status: "SUCCEEDED".into(),
+                status: SlrPhase::Succeeded,
                 reason: None,
                 usages: Vec::new(),
             }),
@@ -292,7 +291,7 @@ async fn run_slr<A: PlanApi>(
         Err(e) => SlrTaskState {
             role,
             task_id,
-            status: "UNKNOWN".into(),
+            status: SlrPhase::Unknown,
             reason: Some(format!("{}: {}", e.code(), e.message())),
             usages: Vec::new(),
         },
@@ -545,8 +544,8 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                 }
                 match result {
                     Ok(t) => {
-                        let ok = t.status != "FAILED" && t.status != "INTERNAL_ERROR";
-                        if t.status == "SUCCEEDED" {
+                        let ok = !t.status.failed();
+                        if t.status == SlrPhase::Succeeded {
                             *report.deleted.entry(Kind::ServiceLinkedRoles).or_insert(0) += 1;
                         }
                         report.slr_tasks.push(t);
@@ -561,7 +560,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
                             report.slr_tasks.push(SlrTaskState {
                                 role: role.clone(),
                                 task_id,
-                                status: "UNKNOWN".into(),
+                                status: SlrPhase::Unknown,
                                 reason: Some(format!("{}: {}", e.code(), e.message())),
                                 usages: Vec::new(),
                             });

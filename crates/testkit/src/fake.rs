@@ -11,7 +11,7 @@ use ado_core::ErrorClass;
 use ado_core::action::Action;
 use ado_core::api::{
     AppSource, Applied, CallError, ListedApplication, ListedCredential, ListedRecycledUser, ListedRole,
-    ListedUser, PlanApi, RoleUsage, SessionRole, SlrStatus, SummaryCounts,
+    ListedUser, PlanApi, RoleUsage, SessionRole, SlrPhase, SlrStatus, SummaryCounts,
 };
 use ado_core::model::{CustomPolicy, PolicyRef, PolicyType, PrincipalKind, VirtualMfaDevice};
 
@@ -112,7 +112,7 @@ pub struct FakeState {
     /// Recycle bin: user id → (UPN, key ids).
     pub bin: BTreeMap<String, (String, BTreeSet<String>)>,
     /// SLR deletion tasks: id → (role, status).
-    pub tasks: BTreeMap<String, (String, String)>,
+    pub tasks: BTreeMap<String, (String, SlrPhase)>,
     /// Read calls made.
     pub reads: u64,
     /// Mutating calls made.
@@ -468,12 +468,12 @@ impl FakeState {
                 }
                 let task = format!("task/acs-service-role/{role}/{:08}", self.next_id);
                 let status = if self.slr_in_use.contains_key(role) {
-                    "FAILED"
+                    SlrPhase::Failed
                 } else {
                     self.roles.remove(role);
-                    "SUCCEEDED"
+                    SlrPhase::Succeeded
                 };
-                self.tasks.insert(task.clone(), (role.clone(), status.into()));
+                self.tasks.insert(task.clone(), (role.clone(), status));
                 let mut a = self.ok();
                 a.task_id = Some(task);
                 Ok(a)
@@ -898,7 +898,7 @@ impl PlanApi for FakeAccount {
         self.with(true, |s| match s.tasks.get(task_id).cloned() {
             None => Err(s.err("EntityNotExist.ServiceLinkedRole.DeletionTask", "no such task")),
             Some((role, status)) => {
-                let (reason, usages) = if status == "FAILED" {
+                let (reason, usages) = if status == SlrPhase::Failed {
                     (
                         Some(format!(
                             "Service-Linked Role acs:ram::{}:role/{} cannot be deleted as it is in use.",

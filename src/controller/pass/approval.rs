@@ -3,6 +3,7 @@
 //! that shrinks as work proceeds stays approved and one that grows does not. Pure.
 
 use ado_core::Plan;
+use ado_core::api::SlrPhase;
 
 use crate::crd::{AccountDeletionStatus, ApprovedPlan};
 
@@ -85,7 +86,7 @@ pub fn check_approval(st: &mut AccountDeletionStatus, approved: &str, plan: &Pla
             && st
                 .service_linked_role_tasks
                 .iter()
-                .any(|t| &t.role == role && t.status == "SUCCEEDED")
+                .any(|t| &t.role == role && SlrPhase::parse(&t.status) == SlrPhase::Succeeded)
         {
             return Err(grew(format!(
                 "service-linked role {role} was deleted and has been recreated"

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ado_core::api::SessionRole;
+use ado_core::api::{SessionRole, SlrPhase};
 use ado_core::inventory::Attachments;
 use ado_core::{ErrorClass, Kind, Plan};
 
@@ -430,10 +430,10 @@ pub fn plan_call_retried(class: ErrorClass) -> bool {
     )
 }
 
-/// A service-linked role deletion task that has not finished.
+/// A service-linked role deletion task (as status records it) that has not finished.
 #[must_use]
 pub fn slr_in_flight(status: &str) -> bool {
-    matches!(status, "IN_PROGRESS" | "NOT_STARTED" | "UNKNOWN")
+    SlrPhase::parse(status).in_flight()
 }
 
 /// Where a requested deletion stands.

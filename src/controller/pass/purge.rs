@@ -5,6 +5,7 @@
 use ado_core::execute::ExecOptions;
 use std::time::Duration;
 
+use ado_core::api::SlrPhase;
 use ado_core::{CallError, ErrorClass, Kind, Plan, PlanApi};
 
 use crate::crd::{AlibabaErrorStatus, Phase, SlrTaskStatus};
@@ -88,7 +89,7 @@ pub(super) async fn purge<M: PlanApi, S: StatusSink>(
         let entry = SlrTaskStatus {
             role: t.role.clone(),
             task_id: t.task_id.clone(),
-            status: t.status.clone(),
+            status: t.status.to_string(),
             reason: t.reason.clone(),
             used_by: usages,
         };
@@ -119,7 +120,7 @@ pub(super) async fn purge<M: PlanApi, S: StatusSink>(
             ),
         );
     }
-    if let Some(t) = report.slr_tasks.iter().find(|t| t.status == "FAILED") {
+    if let Some(t) = report.slr_tasks.iter().find(|t| t.status == SlrPhase::Failed) {
         let used: Vec<String> = t
             .usages
             .iter()
@@ -215,12 +216,12 @@ pub(super) async fn settle_finished_slr_tasks<M: PlanApi>(
             continue;
         }
         t.status = match member.slr_deletion_status(&t.task_id).await {
-            Ok(s) if decide::slr_in_flight(&s.status) => continue,
-            Ok(s) => s.status,
-            Err(e) if e.is_not_found() => "SUCCEEDED".to_string(),
+            Ok(s) if s.status.in_flight() => continue,
+            Ok(s) => s.status.to_string(),
+            Err(e) if e.is_not_found() => SlrPhase::Succeeded.to_string(),
             Err(_) => continue,
         };
-        if t.status == "SUCCEEDED" {
+        if SlrPhase::parse(&t.status) == SlrPhase::Succeeded {
             *p.st
                 .deleted
                 .entry(Kind::ServiceLinkedRoles.as_str().to_string())

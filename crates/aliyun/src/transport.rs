@@ -402,7 +402,7 @@ impl Transport {
             let budget = creds.budget_key();
             // Per-API budgets are keyed by product and action (RAM and IMS share action names).
             let api = format!("{}:{action}", product.name());
-            self.limits.acquire(budget, &api).await;
+            let paced = self.limits.acquire(budget, &api).await;
             let started = std::time::Instant::now();
             let result = self.attempt(&c, product, action, params).await;
             let throttled = result.as_ref().err().filter(|e| e.class == ErrorClass::Throttled);
@@ -413,7 +413,7 @@ impl Transport {
                     code: &e.code,
                     retry_after: e.retry_after(),
                     api_limit: e.api_limit,
-                    sent: started,
+                    paced,
                 }),
             );
             let elapsed = started.elapsed();

@@ -15,12 +15,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use account_deletion_operator::crd::AccountDeletion;
-use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Mode, Phase};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use support::{Emulator, KubeCluster, Operator, wait_for};
+use support::deletion::{self, condition, status};
+use support::operator::{DEBUG_LOG, quick_env};
+use support::{Emulator, KubeCluster, Operator, calls, wait_for};
 
 const NS: &str = "bad";
 const MGMT: &str = "1000000000000001";
@@ -105,47 +107,18 @@ accounts:
     s
 }
 
-async fn secret(k: &KubeCluster, name: &str, data: &[(&str, &str)]) {
-    let api: Api<Secret> = Api::namespaced(k.client(), NS);
-    let s = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some(
-            data.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        ..Secret::default()
-    };
-    api.create(&PostParams::default(), &s).await.unwrap();
-}
-
-/// An object as a user would write it: mode Delete unless `patch` says otherwise.
+/// An object as a user would write it: mode Delete unless `patch` says otherwise. JSON, not the
+/// typed spec, so that values the CRD schema refuses can be sent too.
 fn object(name: &str, account: &str, display: &str, secret: &str, endpoint: &str, patch: Value) -> Value {
-    let mut o = json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1",
-        "kind": "AccountDeletion",
-        "metadata": { "name": name },
-        "spec": {
-            "accountId": account, "accountDisplayName": display, "mode": "Delete",
-            "credentialsSecretRef": { "name": secret }, "endpoint": endpoint,
-        }
-    });
-    merge(&mut o["spec"], patch);
-    o
-}
-
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
+    let mut spec = deletion::spec(
+        account,
+        display,
+        Mode::Delete,
+        endpoint,
+        json!({ "credentialsSecretRef": { "name": secret } }),
+    );
+    deletion::merge(&mut spec, patch);
+    deletion::manifest(name, spec)
 }
 
 fn dynamic(k: &KubeCluster) -> Api<DynamicObject> {
@@ -158,15 +131,6 @@ async fn create(k: &KubeCluster, o: Value) -> Result<(), kube::Error> {
     dynamic(k).create(&PostParams::default(), &d).await.map(|_| ())
 }
 
-async fn status_of(api: &Api<AccountDeletion>, name: &str) -> Option<Value> {
-    let o = api.get(name).await.ok()?;
-    serde_json::to_value(o.status?).ok()
-}
-
-fn condition<'a>(st: &'a Value, type_: &str) -> Option<&'a Value> {
-    st["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
-}
-
 async fn warnings(k: &KubeCluster) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(k.client(), NS);
     api.list(&ListParams::default())
@@ -176,14 +140,6 @@ async fn warnings(k: &KubeCluster) -> Vec<Event> {
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
         .collect()
-}
-
-fn mutating_for(calls: &Value, account: &str) -> u64 {
-    calls["byAccount"][account]["mutating"].as_u64().unwrap_or(0)
-}
-
-fn mutating_total(calls: &Value) -> u64 {
-    calls["totals"]["mutating"].as_u64().unwrap_or(0)
 }
 
 struct Case {
@@ -202,54 +158,21 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
     k.create_namespace(NS).await;
     let emu = Emulator::start(&seed(), &[]).await;
     let emu_disabled = Emulator::start(&disabled_seed(), &[]).await;
-    secret(
-        &k,
-        "mgmt",
-        &[("accessKeyId", KEY_ID), ("accessKeySecret", KEY_SECRET)],
-    )
-    .await;
-    secret(&k, "partial", &[("accessKeyId", KEY_ID)]).await;
-    secret(
-        &k,
-        "wrong",
-        &[("accessKeyId", KEY_ID), ("accessKeySecret", "not-the-secret")],
-    )
-    .await;
-    secret(
-        &k,
-        "unknown",
-        &[
-            ("accessKeyId", "LTAI5tDoesNotExist00001"),
-            ("accessKeySecret", "whatever"),
-        ],
-    )
-    .await;
-    secret(
-        &k,
-        "limited",
-        &[("accessKeyId", LIMITED_KEY), ("accessKeySecret", LIMITED_SECRET)],
-    )
-    .await;
-    let _op = Operator::start(
+    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
+    k.create_secret(NS, "partial", &[("accessKeyId", KEY_ID)]).await;
+    k.create_credentials_secret(NS, "wrong", KEY_ID, "not-the-secret")
+        .await;
+    k.create_credentials_secret(NS, "unknown", "LTAI5tDoesNotExist00001", "whatever")
+        .await;
+    k.create_credentials_secret(NS, "limited", LIMITED_KEY, LIMITED_SECRET)
+        .await;
+    let _op = Operator::watching_with(
         k.kubeconfig(),
-        &[
-            "run",
-            "--namespaces",
-            NS,
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--protected-account-ids",
-            PROTECTED,
-        ],
-        &[
-            ("ADO_POLL_SECONDS", "1"),
-            ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-            ("ADO_ERROR_RETRY_SECONDS", "1"),
-            ("ADO_BLOCKED_RETRY_SECONDS", "2"),
-            ("ADO_LOG_LEVEL", "info,account_deletion_operator=debug"),
-        ],
+        NS,
+        &["--protected-account-ids", PROTECTED],
+        &quick_env(&[("ADO_BLOCKED_RETRY_SECONDS", "2"), DEBUG_LOG]),
     );
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
+    let api = k.deletions(NS);
     let url = emu.url();
 
     // A valid object (mode Plan) that must keep reconciling next to all the bad ones.
@@ -273,8 +196,8 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
         || {
             let api = api.clone();
             async move {
-                let st = status_of(&api, "valid").await?;
-                (st["phase"] == "Planned").then(|| st["plan"]["hash"].as_str().map(str::to_string))?
+                let st = status(&api, "valid").await?;
+                (st.phase == Some(Phase::Planned)).then_some(st.plan?.hash)
             }
         },
     )
@@ -294,8 +217,9 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
         || {
             let api = api.clone();
             async move {
-                let st = status_of(&api, "edited").await?;
-                (st["startedAccountId"] == EDITED && st["phase"] == "PurgingRam").then_some(())
+                let st = status(&api, "edited").await?;
+                (st.started_account_id.as_deref() == Some(EDITED) && st.phase == Some(Phase::PurgingRam))
+                    .then_some(())
             }
         },
     )
@@ -539,7 +463,7 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
     ];
 
     // Every case settles on a Ready condition with a reason (whatever it is; judged below).
-    let observed: BTreeMap<&str, Value> = wait_for(
+    let observed: BTreeMap<&str, AccountDeletionStatus> = wait_for(
         "every bad object has a Ready condition",
         Duration::from_secs(60),
         Duration::from_millis(500),
@@ -549,15 +473,15 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
             async move {
                 let mut out = BTreeMap::new();
                 for c in cases {
-                    let st = status_of(&api, c.name).await?;
+                    let st = status(&api, c.name).await?;
                     let ready = condition(&st, "Ready")?;
-                    if c.name == "edited" && ready["reason"] != "AccountIdChanged" {
+                    if c.name == "edited" && ready.reason != "AccountIdChanged" {
                         // Still the pass from before the edit; give it time.
-                        if st["phase"] != "Blocked" {
+                        if st.phase != Some(Phase::Blocked) {
                             return None;
                         }
                     }
-                    if c.name == "deletion-disabled" && st["phase"] == "PurgingRam" {
+                    if c.name == "deletion-disabled" && st.phase == Some(Phase::PurgingRam) {
                         return None;
                     }
                     out.insert(c.name, st);
@@ -568,7 +492,7 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
     )
     .await;
     // Blocked objects are retried every 2 s: two more rounds prove they stay mutation-free.
-    let edited_calls_after_block = mutating_for(&emu.calls().await, EDITED);
+    let edited_calls_after_block = calls::mutating_for(&emu.calls().await, EDITED);
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     let calls = emu.calls().await;
@@ -576,12 +500,8 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
     for c in &cases {
         let st = &observed[c.name];
         let ready = condition(st, "Ready").unwrap();
-        let reason = ready["reason"].as_str().unwrap_or("").to_string();
-        let message = format!(
-            "{} | {}",
-            ready["message"].as_str().unwrap_or(""),
-            st["message"].as_str().unwrap_or("")
-        );
+        let reason = ready.reason.clone();
+        let message = format!("{} | {}", ready.message, st.message.as_deref().unwrap_or(""));
         let mut notes = Vec::new();
         if reason != c.reason {
             notes.push(format!("reason {reason} (expected {})", c.reason));
@@ -596,9 +516,10 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
             notes.push("no Warning event with that reason".into());
         }
         let mutations = match c.name {
-            "deletion-disabled" => mutating_total(&emu_disabled.calls().await),
+            "deletion-disabled" => calls::mutating(&emu_disabled.calls().await),
             "edited" => {
-                mutating_for(&calls, EDITED) - edited_calls_after_block + mutating_for(&calls, TARGET)
+                calls::mutating_for(&calls, EDITED) - edited_calls_after_block
+                    + calls::mutating_for(&calls, TARGET)
             }
             _ => 0,
         };
@@ -618,18 +539,13 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
             c.reason.to_string(),
             format!(
                 "{} {reason}: {verdict} — {}",
-                st["phase"].as_str().unwrap_or("-"),
-                ready["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .take(170)
-                    .collect::<String>()
+                st.phase.map_or("-", Phase::as_str),
+                ready.message.chars().take(170).collect::<String>()
             ),
         ));
     }
     // Nothing but the edited object's legitimate start ever mutated anything at the main emulator.
-    let others = mutating_total(&calls) - mutating_for(&calls, EDITED);
+    let others = calls::mutating(&calls) - calls::mutating_for(&calls, EDITED);
     if others > 0 {
         failures.push(format!(
             "{others} mutating call(s) outside the edited account: {calls:#}"
@@ -652,13 +568,17 @@ async fn bad_input_is_named_warned_about_and_never_mutates() {
         || {
             let api = api.clone();
             async move {
-                let st = status_of(&api, "valid").await?;
-                (st["observedGeneration"] == generation && st["phase"] == "Planned").then_some(st)
+                let st = status(&api, "valid").await?;
+                (st.observed_generation == Some(generation) && st.phase == Some(Phase::Planned)).then_some(st)
             }
         },
     )
     .await;
-    assert_ne!(st["plan"]["hash"].as_str(), Some(first_plan.as_str()), "{st:#}");
+    assert_ne!(
+        st.plan.as_ref().map(|p| p.hash.as_str()),
+        Some(first_plan.as_str()),
+        "{st:#?}"
+    );
 
     let mut report = String::from("| input | expected | observed |\n|---|---|---|\n");
     for (i, e, o) in &table {

@@ -11,13 +11,12 @@ use ado_testkit as support;
 
 use std::time::Duration;
 
-use account_deletion_operator::crd::{AccountDeletion, Phase};
-use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ListParams, PostParams};
+use account_deletion_operator::crd::{AccountDeletion, Mode, Phase};
+use kube::api::Api;
 use serde_json::{Value, json};
 
-use support::wait::wait_status;
-use support::{Emulator, KubeCluster, Operator, wait_for};
+use support::operator::quick_env;
+use support::{Emulator, KubeCluster, Operator, calls, deletion, wait_for, wait_phase};
 
 const NS: &str = "checklist";
 const KEY_ID: &str = "LTAI5tCheckMgmtKey00001";
@@ -73,45 +72,27 @@ async fn create(
     name: &str,
     account: &str,
     endpoint: &str,
-    spec: Value,
+    mode: Mode,
+    extra: Value,
 ) -> Api<AccountDeletion> {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let mut s = json!({
-        "accountId": account, "accountDisplayName": format!("member-{account}"),
-        "credentialsSecretRef": { "name": "mgmt" }, "endpoint": endpoint,
-    });
-    for (key, v) in spec.as_object().unwrap() {
-        s[key] = v.clone();
-    }
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
-        "metadata": { "name": name }, "spec": s,
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    api
-}
-
-fn count(calls: &Value, action: &str) -> u64 {
-    calls["byAction"][action].as_u64().unwrap_or(0)
+    let display = format!("member-{account}");
+    deletion::create(
+        k,
+        NS,
+        name,
+        deletion::spec(account, &display, mode, endpoint, extra),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn applications_credentials_passkeys_progress_summary_and_silence() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    k.create_namespace(NS).await;
-    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
+    let k = KubeCluster::start_with_credentials(&[NS], KEY_ID, KEY_SECRET).await;
     let emu = Emulator::start(&seed(), &[]).await;
-    let _op = Operator::start(
+    let _op = Operator::watching(
         k.kubeconfig(),
-        &["run", "--namespaces", NS, "--metrics-addr", "127.0.0.1:0"],
-        &[
-            ("ADO_POLL_SECONDS", "1"),
-            ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-            ("ADO_ERROR_RETRY_SECONDS", "1"),
-            ("ADO_BLOCKED_RETRY_SECONDS", "1"),
-        ],
+        NS,
+        &quick_env(&[("ADO_BLOCKED_RETRY_SECONDS", "1")]),
     );
 
     // Plan first: the applications are inventoried and planned in order.
@@ -120,15 +101,11 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
         "lenient",
         LENIENT,
         emu.url(),
-        json!({
-            "mode": "Plan", "ram": { "retain": { "applications": ["PORT*"] } }
-        }),
+        Mode::Plan,
+        json!({ "ram": { "retain": { "applications": ["PORT*"] } } }),
     )
     .await;
-    let st = wait_status(&lenient, "lenient", "a plan", 60, |s| {
-        s.phase == Some(Phase::Planned)
-    })
-    .await;
+    let st = wait_phase(&lenient, "lenient", Phase::Planned, 60).await;
     assert_eq!(st.inventory.get("applications"), Some(&4), "{:?}", st.inventory);
     let plan = st.plan.clone().unwrap();
     assert_eq!(plan.remaining.get("applications"), Some(&3), "{plan:?}");
@@ -154,10 +131,7 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
         )
         .await
         .unwrap();
-    let st = wait_status(&lenient, "lenient", "RamEmpty", 180, |s| {
-        s.phase == Some(Phase::RamEmpty)
-    })
-    .await;
+    let st = wait_phase(&lenient, "lenient", Phase::RamEmpty, 180).await;
     let dump = emu.dump(LENIENT).await;
     assert_eq!(dump["ram"]["applications"], json!(["portal"]), "{}", dump["ram"]);
     assert_eq!(dump["ram"]["externalApplications"], json!([]), "{}", dump["ram"]);
@@ -171,16 +145,11 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let events: Vec<String> = Api::<Event>::namespaced(k.client(), NS)
-                .list(&ListParams::default())
+            let events: Vec<String> = deletion::events_for(&k, NS, "lenient")
                 .await
                 .ok()?
-                .items
                 .into_iter()
-                .filter(|e| {
-                    e.involved_object.name.as_deref() == Some("lenient")
-                        && e.reason.as_deref() == Some("Progress")
-                })
+                .filter(|e| e.reason.as_deref() == Some("Progress"))
                 .filter_map(|e| e.message)
                 .collect();
             events
@@ -192,31 +161,29 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
     .await;
     let calls = emu.calls().await;
     assert!(
-        count(&calls, "ims:GetAccountSummary") >= 1,
+        calls::by_action(&calls, "ims:GetAccountSummary") >= 1,
         "the summary was never used"
     );
-    assert!(count(&calls, "ims:DeleteServiceCredential") >= 1);
+    assert!(calls::by_action(&calls, "ims:DeleteServiceCredential") >= 1);
     // The lenient emulator lets passkeys go with their user: they were never listed.
-    assert_eq!(count(&calls, "ims:ListPasskeys"), 0);
+    assert_eq!(calls::by_action(&calls, "ims:ListPasskeys"), 0);
 
     // Strict conflicts (the service refusing users with passkeys or service credentials, apps
     // with secrets or an installation): the account still reaches Deleted.
-    let strict = create(&k, "strict", STRICT, emu.url(), json!({ "mode": "Delete" })).await;
-    let st = wait_status(&strict, "strict", "Deleted", 240, |s| {
-        s.phase == Some(Phase::Deleted)
-    })
-    .await;
+    let strict = create(&k, "strict", STRICT, emu.url(), Mode::Delete, json!({})).await;
+    let st = wait_phase(&strict, "strict", Phase::Deleted, 240).await;
     assert_eq!(st.deleted.get("applications"), Some(&4), "{:?}", st.deleted);
     let calls = emu.calls().await;
-    assert!(count(&calls, "ims:DeletePasskey") >= 3, "{}", calls["byAction"]);
-    assert!(count(&calls, "ims:DeprovisionApplication") >= 1);
+    assert!(
+        calls::by_action(&calls, "ims:DeletePasskey") >= 3,
+        "{}",
+        calls["byAction"]
+    );
+    assert!(calls::by_action(&calls, "ims:DeprovisionApplication") >= 1);
 
     // A silence period: its expected end, marked as an estimate.
-    let silent = create(&k, "silent", SILENT, emu.url(), json!({ "mode": "Delete" })).await;
-    let st = wait_status(&silent, "silent", "SilencePeriod", 180, |s| {
-        s.phase == Some(Phase::SilencePeriod)
-    })
-    .await;
+    let silent = create(&k, "silent", SILENT, emu.url(), Mode::Delete, json!({})).await;
+    let st = wait_phase(&silent, "silent", Phase::SilencePeriod, 180).await;
     let msg = st.message.clone().unwrap_or_default();
     assert!(
         msg.contains("expected to end around") && msg.contains("estimate"),
@@ -230,8 +197,8 @@ async fn applications_credentials_passkeys_progress_summary_and_silence() {
     eprintln!(
         "CHECKLIST: applications inventoried 4, retained 1 (portal), deleted 3 / strict 4; DeletePasskey {}, \
          DeleteServiceCredential {}, GetAccountSummary {}; progress {g:?}; silence: {msg}",
-        count(&calls, "ims:DeletePasskey"),
-        count(&calls, "ims:DeleteServiceCredential"),
-        count(&calls, "ims:GetAccountSummary"),
+        calls::by_action(&calls, "ims:DeletePasskey"),
+        calls::by_action(&calls, "ims:DeleteServiceCredential"),
+        calls::by_action(&calls, "ims:GetAccountSummary"),
     );
 }

@@ -9,12 +9,16 @@ use ado_testkit as support;
 
 use std::time::Duration;
 
-use account_deletion_operator::crd::AccountDeletion;
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use account_deletion_operator::controller::conditions::Truth;
+use account_deletion_operator::crd::{AccountDeletion, Mode, Phase};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
 
-use support::{Emulator, KubeCluster, Operator, wait_for};
+use support::deletion::{condition, pre_check_complete, truth};
+use support::operator::{DEBUG_LOG, quick_env};
+use support::{
+    Emulator, KubeCluster, Operator, calls, deletion, wait_deleted, wait_for, wait_phase, wait_status,
+};
 
 const NS: &str = "life";
 const KEY_ID: &str = "LTAI5tLifeMgmtKey000001";
@@ -53,132 +57,62 @@ accounts:
     )
 }
 
-async fn prepare(k: &KubeCluster) {
-    k.create_namespace(NS).await;
-    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
+async fn cluster() -> KubeCluster {
+    KubeCluster::start_with_credentials(&[NS], KEY_ID, KEY_SECRET).await
 }
 
 async fn create_plan(k: &KubeCluster, name: &str, endpoint: &str) -> Api<AccountDeletion> {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1",
-        "kind": "AccountDeletion",
-        "metadata": { "name": name },
-        "spec": {
-            "accountId": MEMBER, "accountDisplayName": "legacy-prod", "mode": "Plan",
-            "credentialsSecretRef": { "name": "mgmt" }, "endpoint": endpoint,
-            "ram": { "retain": { "users": ["break-glass"] } },
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    api
+    let retain = json!({ "ram": { "retain": { "users": ["break-glass"] } } });
+    let spec = deletion::spec(MEMBER, "legacy-prod", Mode::Plan, endpoint, retain);
+    deletion::create(k, NS, name, spec).await
 }
 
 fn start_operator(k: &KubeCluster) -> Operator {
-    Operator::start(
+    Operator::watching(
         k.kubeconfig(),
-        &["run", "--namespaces", NS, "--metrics-addr", "127.0.0.1:0"],
-        &[
-            ("ADO_POLL_SECONDS", "1"),
-            ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-            ("ADO_ERROR_RETRY_SECONDS", "1"),
-            ("ADO_BLOCKED_RETRY_SECONDS", "2"),
-            ("ADO_LOG_LEVEL", "info,account_deletion_operator=debug"),
-        ],
+        NS,
+        &quick_env(&[("ADO_BLOCKED_RETRY_SECONDS", "2"), DEBUG_LOG]),
     )
-}
-
-async fn status_when(
-    api: &Api<AccountDeletion>,
-    name: &str,
-    what: &str,
-    secs: u64,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    wait_for(
-        what,
-        Duration::from_secs(secs),
-        Duration::from_millis(250),
-        || {
-            let api = api.clone();
-            let name = name.to_string();
-            let pred = &pred;
-            async move {
-                let o = api.get(&name).await.ok()?;
-                let st = serde_json::to_value(o.status?).ok()?;
-                pred(&st).then_some(st)
-            }
-        },
-    )
-    .await
-}
-
-fn condition<'a>(st: &'a Value, type_: &str) -> Option<&'a Value> {
-    st["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
-}
-
-async fn events_for(k: &KubeCluster, name: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(k.client(), NS);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name))
-        .collect()
-}
-
-fn mutating(calls: &Value) -> u64 {
-    calls["totals"]["mutating"].as_u64().unwrap_or(0)
 }
 
 #[tokio::test]
 async fn plan_then_approved_delete_keeps_retained_users_and_deletes_once() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k).await;
+    let k = cluster().await;
     let emu = Emulator::start(&seed(), &[]).await;
     let _op = start_operator(&k);
     let api = create_plan(&k, NAME, emu.url()).await;
 
     // --- Plan: inventory, plan, pre-check; nothing changes.
-    let st = status_when(&api, NAME, "Planned with a finished pre-check", 60, |st| {
-        st["phase"] == "Planned"
-            && st["deletionCheck"]["status"] == "PreCheckComplete"
-            && condition(st, "Ready").is_some_and(|c| c["status"] == "True")
+    let st = wait_status(&api, NAME, "Planned with a finished pre-check", 60, |st| {
+        st.phase == Some(Phase::Planned) && pre_check_complete(st) && truth(st, "Ready") == Some(Truth::True)
     })
     .await;
     // 7 users (alice, break-glass, 5 generated), 3 groups, 3 roles, 1 SLR, ...
-    assert_eq!(st["inventory"]["users"], 7, "{st:#}");
-    assert!(st["inventory"]["groups"].as_u64().unwrap() >= 3, "{st:#}");
-    let hash = st["plan"]["hash"].as_str().unwrap().to_string();
-    assert!(!hash.is_empty(), "{st:#}");
-    assert!(st["plan"]["actions"].as_u64().unwrap() > 10, "{st:#}");
+    assert_eq!(st.inventory.get("users"), Some(&7), "{st:#?}");
+    assert!(st.inventory["groups"] >= 3, "{st:#?}");
+    let plan = st.plan.as_ref().expect("a plan");
+    let hash = plan.hash.clone();
+    assert!(!hash.is_empty(), "{st:#?}");
+    assert!(plan.actions > 10, "{st:#?}");
     assert!(
-        st["retained"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r.as_str().unwrap().contains("break-glass")),
-        "retained lists break-glass: {st:#}"
+        st.retained.iter().any(|r| r.contains("break-glass")),
+        "retained lists break-glass: {st:#?}"
     );
-    assert_eq!(
-        st["deletionCheck"]["abandonable"][0]["checkId"], "NON_SP_cs",
-        "{st:#}"
-    );
+    let check = st.deletion_check.as_ref().expect("a deletion check");
+    assert_eq!(check.abandonable[0].check_id, "NON_SP_cs", "{st:#?}");
     let allowed = condition(&st, "DeletionAllowed").expect("DeletionAllowed condition");
-    assert_eq!(allowed["status"], "False", "{st:#}");
-    assert_eq!(allowed["reason"], "AbandonableChecksNotWaived", "{st:#}");
-    assert_eq!(condition(&st, "RamEmpty").unwrap()["status"], "False");
+    assert_eq!(truth(&st, "DeletionAllowed"), Some(Truth::False), "{st:#?}");
+    assert_eq!(allowed.reason, "AbandonableChecksNotWaived", "{st:#?}");
+    assert_eq!(truth(&st, "RamEmpty"), Some(Truth::False));
     let calls = emu.calls().await;
-    assert_eq!(mutating(&calls), 0, "mode Plan makes no mutating call: {calls:#}");
-    assert!(calls["totals"]["precheck"].as_u64().unwrap() >= 1, "{calls:#}");
     assert_eq!(
-        emu.dump(MEMBER).await["ram"]["users"].as_array().unwrap().len(),
-        7
+        calls::mutating(&calls),
+        0,
+        "mode Plan makes no mutating call: {calls:#}"
     );
-    let ev = events_for(&k, NAME).await;
+    assert!(calls["totals"]["precheck"].as_u64().unwrap() >= 1, "{calls:#}");
+    assert_eq!(emu.ram(MEMBER, "users").await.as_array().unwrap().len(), 7);
+    let ev = deletion::events_for(&k, NS, NAME).await.unwrap();
     assert!(!ev.is_empty(), "Events are recorded for the object");
 
     // --- Approve the plan and waive the abandonable check.
@@ -192,11 +126,14 @@ async fn plan_then_approved_delete_keeps_retained_users_and_deletes_once() {
     )
     .await
     .unwrap();
-    let st = status_when(&api, NAME, "phase Deleted", 90, |st| st["phase"] == "Deleted").await;
-    assert_eq!(st["deletion"]["status"], "Success", "{st:#}");
-    assert_eq!(condition(&st, "Ready").unwrap()["status"], "True", "{st:#}");
-    assert_eq!(condition(&st, "Deleted").unwrap()["status"], "True", "{st:#}");
-    assert_eq!(st["approvedPlan"]["hash"], hash.as_str(), "{st:#}");
+    let st = wait_deleted(&api, NAME, 90).await;
+    assert_eq!(truth(&st, "Ready"), Some(Truth::True), "{st:#?}");
+    assert_eq!(truth(&st, "Deleted"), Some(Truth::True), "{st:#?}");
+    assert_eq!(
+        st.approved_plan.as_ref().map(|a| a.hash.as_str()),
+        Some(hash.as_str()),
+        "{st:#?}"
+    );
 
     let dump = emu.dump(MEMBER).await;
     assert_eq!(dump["status"], "Deleted", "{dump:#}");
@@ -217,18 +154,13 @@ async fn plan_then_approved_delete_keeps_retained_users_and_deletes_once() {
     );
     let calls = emu.calls().await;
     assert_eq!(
-        calls["byAction"]["resourcemanager:DeleteAccount"], 1,
+        calls::by_action(&calls, "resourcemanager:DeleteAccount"),
+        1,
         "DeleteAccount exactly once: {calls:#}"
     );
 
     // --- Audit: every mutating call, with RequestIds.
-    let cms: Api<ConfigMap> = Api::namespaced(k.client(), NS);
-    let audit = cms.get(&format!("{NAME}-audit")).await.expect("audit ConfigMap");
-    let log = audit
-        .data
-        .unwrap_or_default()
-        .remove("audit.log")
-        .unwrap_or_default();
+    let log = deletion::audit_log(&k, NS, NAME).await;
     let lines: Vec<&str> = log.lines().collect();
     assert!(
         lines.iter().any(|l| l.contains("DeleteAccount")),
@@ -257,20 +189,15 @@ async fn plan_then_approved_delete_keeps_retained_users_and_deletes_once() {
         .filter(|l| l.rsplit(' ').next().is_none_or(|rid| rid == "-" || rid.len() < 8))
         .copied()
         .collect();
-    let ok_mutating: u64 = calls["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["class"] == "mutating" && c["code"] == "OK")
-        .map(|c| c["count"].as_u64().unwrap())
-        .sum();
+    let ok_mutating = calls::mutating_ok(&calls);
     let ok_lines = lines.iter().filter(|l| l.split(' ').nth(3) == Some("OK")).count() as u64;
     assert_eq!(
         ok_lines, ok_mutating,
         "one audit line per successful mutating call the emulator answered:\n{log}\n{calls:#}"
     );
-    let reasons: Vec<String> = events_for(&k, NAME)
+    let reasons: Vec<String> = deletion::events_for(&k, NS, NAME)
         .await
+        .unwrap()
         .into_iter()
         .filter_map(|e| e.reason)
         .collect();
@@ -287,14 +214,12 @@ async fn plan_then_approved_delete_keeps_retained_users_and_deletes_once() {
 
 #[tokio::test]
 async fn deleting_the_object_in_plan_mode_never_deletes_the_account() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k).await;
+    let k = cluster().await;
     let emu = Emulator::start(&seed(), &[]).await;
     let mut op = start_operator(&k);
     let api = create_plan(&k, "plan-only", emu.url()).await;
-    status_when(&api, "plan-only", "Planned", 60, |st| {
-        st["phase"] == "Planned" && st["deletionCheck"]["status"] == "PreCheckComplete"
+    wait_status(&api, "plan-only", "Planned", 60, |st| {
+        st.phase == Some(Phase::Planned) && pre_check_complete(st)
     })
     .await;
     api.delete("plan-only", &DeleteParams::default()).await.unwrap();
@@ -312,9 +237,10 @@ async fn deleting_the_object_in_plan_mode_never_deletes_the_account() {
     op.wait_log("plan-only", Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let calls = emu.calls().await;
-    assert_eq!(mutating(&calls), 0, "{calls:#}");
-    assert!(
-        calls["byAction"]["resourcemanager:DeleteAccount"].is_null(),
+    assert_eq!(calls::mutating(&calls), 0, "{calls:#}");
+    assert_eq!(
+        calls::by_action(&calls, "resourcemanager:DeleteAccount"),
+        0,
         "{calls:#}"
     );
     let dump = emu.dump(MEMBER).await;
@@ -325,13 +251,11 @@ async fn deleting_the_object_in_plan_mode_never_deletes_the_account() {
 
 #[tokio::test]
 async fn purge_ram_empties_ram_and_never_deletes_the_account() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k).await;
+    let k = cluster().await;
     let emu = Emulator::start(&seed(), &[]).await;
     let _op = start_operator(&k);
     let api = create_plan(&k, "purge-only", emu.url()).await;
-    status_when(&api, "purge-only", "Planned", 60, |st| st["phase"] == "Planned").await;
+    wait_phase(&api, "purge-only", Phase::Planned, 60).await;
     api.patch(
         "purge-only",
         &PatchParams::default(),
@@ -339,24 +263,22 @@ async fn purge_ram_empties_ram_and_never_deletes_the_account() {
     )
     .await
     .unwrap();
-    let st = status_when(&api, "purge-only", "phase RamEmpty", 60, |st| {
-        st["phase"] == "RamEmpty"
-    })
-    .await;
-    assert_eq!(condition(&st, "RamEmpty").unwrap()["status"], "True", "{st:#}");
-    assert_eq!(condition(&st, "Ready").unwrap()["status"], "True", "{st:#}");
-    assert!(st["deleteRequestedTime"].is_null(), "{st:#}");
+    let st = wait_phase(&api, "purge-only", Phase::RamEmpty, 60).await;
+    assert_eq!(truth(&st, "RamEmpty"), Some(Truth::True), "{st:#?}");
+    assert_eq!(truth(&st, "Ready"), Some(Truth::True), "{st:#?}");
+    assert!(st.delete_requested_time.is_none(), "{st:#?}");
     assert!(
-        st["deleted"]["users"].as_u64().unwrap_or(0) >= 6,
-        "status counts what was deleted: {st:#}"
+        st.deleted.get("users").copied().unwrap_or(0) >= 6,
+        "status counts what was deleted: {st:#?}"
     );
     let dump = emu.dump(MEMBER).await;
     assert_eq!(dump["deleted"], false, "{dump:#}");
     assert_eq!(dump["ram"]["users"], json!(["break-glass"]), "{dump:#}");
     let calls = emu.calls().await;
-    assert!(
-        calls["byAction"]["resourcemanager:DeleteAccount"].is_null(),
+    assert_eq!(
+        calls::by_action(&calls, "resourcemanager:DeleteAccount"),
+        0,
         "PurgeRam never calls DeleteAccount: {calls:#}"
     );
-    assert!(calls["totals"]["mutating"].as_u64().unwrap() > 10, "{calls:#}");
+    assert!(calls::mutating(&calls) > 10, "{calls:#}");
 }

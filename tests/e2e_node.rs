@@ -19,7 +19,7 @@ use ado_testkit as support;
 
 use std::time::{Duration, Instant};
 
-use account_deletion_operator::crd::AccountDeletion;
+use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Mode, Phase};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -27,9 +27,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use support::calls::by_action;
+use support::deletion::{self, pre_check_complete};
 use support::image::{OperatorImage, operator_image};
 use support::pods::{lease_holder, metric_sum, metrics_of, release_pods, wait_rollout};
-use support::{Emulator, KubeNode, helm, wait_for};
+use support::wait::assert_deletion_success;
+use support::{Emulator, KubeNode, helm, wait_for, wait_status};
 
 const RELEASE: &str = "ado";
 const OP_NS: &str = "ado-system";
@@ -69,19 +72,8 @@ fn values(
         "concurrency": {"perAccount": 1},
         "terminationGracePeriodSeconds": 15,
     });
-    merge(&mut v, extra);
+    deletion::merge(&mut v, extra);
     v
-}
-
-fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, o) => *b = o,
-    }
 }
 
 fn seed(users: usize) -> String {
@@ -147,69 +139,53 @@ async fn create_plan(
     emu: &Emulator,
     spec: Value,
 ) -> Api<AccountDeletion> {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
-        "metadata": {"name": name},
-        "spec": {"accountId": member, "accountDisplayName": display, "mode": "Plan",
-                 "credentialsSecretRef": {"name": "mgmt"}, "endpoint": emu.url()}
-    }))
-    .unwrap();
-    let mut obj = obj;
-    if let Some(a) = spec.get("audit") {
-        obj.spec.audit = serde_json::from_value(a.clone()).unwrap();
-    }
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    api
+    deletion::create(
+        k,
+        NS,
+        name,
+        deletion::spec(member, display, Mode::Plan, emu.url(), spec),
+    )
+    .await
 }
 
+/// [`wait_status`] of `name`, saying how long it took.
 async fn status_when(
     k: &KubeNode,
     name: &str,
     what: &str,
     secs: u64,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
+    pred: impl Fn(&AccountDeletionStatus) -> bool,
+) -> AccountDeletionStatus {
     let started = Instant::now();
-    let seen = wait_for(
-        what,
-        Duration::from_secs(secs),
-        Duration::from_millis(500),
-        || {
-            let api = api.clone();
-            let pred = &pred;
-            async move {
-                let o = api.get(name).await.map_err(|e| e.to_string())?;
-                let st = serde_json::to_value(o.status).unwrap_or_default();
-                if pred(&st) { Ok(st) } else { Err(format!("{st:#}")) }
-            }
-        },
-    )
-    .await;
+    let seen = wait_status(&k.deletions(NS), name, what, secs, pred).await;
     eprintln!("{name}: {what} after {:.1} s", started.elapsed().as_secs_f64());
     seen
 }
 
-/// Waits for a finished plan and approves it in mode Delete; the plan's action count.
-async fn approve(k: &KubeNode, name: &str) -> u64 {
-    let st = status_when(k, name, "Planned with a finished pre-check", 180, |st| {
-        st["phase"] == "Planned" && st["deletionCheck"]["status"] == "PreCheckComplete"
-    })
-    .await;
-    let hash = st["plan"]["hash"].as_str().expect("plan hash").to_string();
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let patch = json!({"spec": {"mode": "Delete", "approvedPlanHash": hash}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    st["plan"]["actions"].as_u64().expect("plan actions")
+/// Waits for `name` in phase Deleted and a successful deletion.
+async fn wait_deleted(k: &KubeNode, name: &str, what: &str) {
+    let st = status_when(k, name, what, 300, |st| st.phase == Some(Phase::Deleted)).await;
+    assert_deletion_success(&st);
 }
 
-async fn ram_objects(emu: &Emulator, member: &str) -> u64 {
-    emu.dump(member).await["ramObjects"]
-        .as_u64()
-        .expect("ramObjects in the emulator dump")
+/// Waits for a finished plan of `name`.
+async fn wait_planned(k: &KubeNode, name: &str) -> AccountDeletionStatus {
+    status_when(k, name, "Planned with a finished pre-check", 180, |st| {
+        st.phase == Some(Phase::Planned) && pre_check_complete(st)
+    })
+    .await
+}
+
+/// Waits for a finished plan and approves it in mode Delete; the plan's action count.
+async fn approve(k: &KubeNode, name: &str) -> u64 {
+    let st = wait_planned(k, name).await;
+    let plan = st.plan.expect("a plan");
+    let patch = json!({"spec": {"mode": "Delete", "approvedPlanHash": plan.hash}});
+    k.deletions(NS)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    plan.actions
 }
 
 /// Slows every RAM/IMS delete call of the emulator to `ms` (0 = full speed).
@@ -227,7 +203,7 @@ async fn wait_mid_purge(emu: &Emulator, member: &str, before: u64) -> u64 {
         Duration::from_secs(240),
         Duration::from_millis(300),
         || async move {
-            let n = ram_objects(emu, member).await;
+            let n = emu.ram_objects(member).await;
             if n < before && n > 3 {
                 Ok(n)
             } else {
@@ -236,12 +212,6 @@ async fn wait_mid_purge(emu: &Emulator, member: &str, before: u64) -> u64 {
         },
     )
     .await
-}
-
-fn delete_account_calls(calls: &Value) -> u64 {
-    calls["byAction"]["resourcemanager:DeleteAccount"]
-        .as_u64()
-        .unwrap_or(0)
 }
 
 /// Pids of the operator's container processes on the node(s) (from the containerd shims' trees).
@@ -372,10 +342,7 @@ async fn helm_install_runs_the_image_in_a_pod_that_deletes_the_account() {
     )
     .await;
     for name in ["legacy", "scratch"] {
-        status_when(&k, name, "Planned with a finished pre-check", 180, |st| {
-            st["phase"] == "Planned" && st["deletionCheck"]["status"] == "PreCheckComplete"
-        })
-        .await;
+        wait_planned(&k, name).await;
     }
     let plan_calls = emu.calls().await;
     assert_eq!(
@@ -389,12 +356,11 @@ async fn helm_install_runs_the_image_in_a_pod_that_deletes_the_account() {
     approve(&k, "legacy").await;
     approve(&k, "scratch").await;
     for name in ["legacy", "scratch"] {
-        let st = status_when(&k, name, "phase Deleted", 300, |st| st["phase"] == "Deleted").await;
-        assert_eq!(st["deletion"]["status"], "Success", "{st:#}");
+        wait_deleted(&k, name, "phase Deleted").await;
     }
     let calls = emu.calls().await;
     assert_eq!(
-        delete_account_calls(&calls),
+        by_action(&calls, "resourcemanager:DeleteAccount"),
         2,
         "DeleteAccount once per account: {calls:#}"
     );
@@ -416,7 +382,7 @@ async fn helm_install_runs_the_image_in_a_pod_that_deletes_the_account() {
         "opted out: owned"
     );
     // A canary owned by "legacy" shows when the garbage collector has processed its deletion.
-    let acd: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
+    let acd = k.deletions(NS);
     let legacy = acd.get("legacy").await.unwrap();
     let canary: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "legacy-gc-canary", "ownerReferences": [{
@@ -474,7 +440,7 @@ async fn helm_upgrade_to_another_tag_mid_purge_finishes_with_one_delete_account(
     );
     rollout(&k, &image.reference, 1).await;
     create_plan(&k, "legacy", MEMBER, "node-member-1", &emu, json!({})).await;
-    let before = ram_objects(&emu, MEMBER).await;
+    let before = emu.ram_objects(MEMBER).await;
     delete_latency(&emu, 1500).await;
     approve(&k, "legacy").await;
     let at_upgrade = wait_mid_purge(&emu, MEMBER, before).await;
@@ -505,18 +471,17 @@ async fn helm_upgrade_to_another_tag_mid_purge_finishes_with_one_delete_account(
         "the new values are rolled out"
     );
     assert_eq!(env("ADO_POLL_SECONDS").as_deref(), Some("2"));
-    let left = ram_objects(&emu, MEMBER).await;
+    let left = emu.ram_objects(MEMBER).await;
     assert!(
         left > 0,
         "still mid-purge after the rollout ({left} left of {at_upgrade} at the upgrade)"
     );
 
     delete_latency(&emu, 0).await;
-    let st = status_when(&k, "legacy", "phase Deleted", 300, |st| st["phase"] == "Deleted").await;
-    assert_eq!(st["deletion"]["status"], "Success", "{st:#}");
+    wait_deleted(&k, "legacy", "phase Deleted").await;
     let calls = emu.calls().await;
     assert_eq!(
-        delete_account_calls(&calls),
+        by_action(&calls, "resourcemanager:DeleteAccount"),
         1,
         "DeleteAccount exactly once: {calls:#}"
     );
@@ -565,7 +530,7 @@ async fn two_replicas_only_the_leader_calls_alibaba_and_another_pod_takes_over()
         .unwrap();
 
     create_plan(&k, "legacy", MEMBER, "node-member-1", &emu, json!({})).await;
-    let before = ram_objects(&emu, MEMBER).await;
+    let before = emu.ram_objects(MEMBER).await;
     delete_latency(&emu, 1500).await;
     approve(&k, "legacy").await;
     wait_mid_purge(&emu, MEMBER, before).await;
@@ -635,11 +600,10 @@ async fn two_replicas_only_the_leader_calls_alibaba_and_another_pod_takes_over()
         }
     );
     delete_latency(&emu, 0).await;
-    let st = status_when(&k, "legacy", "phase Deleted", 300, |st| st["phase"] == "Deleted").await;
-    assert_eq!(st["deletion"]["status"], "Success", "{st:#}");
+    wait_deleted(&k, "legacy", "phase Deleted").await;
     let calls = emu.calls().await;
     assert_eq!(
-        delete_account_calls(&calls),
+        by_action(&calls, "resourcemanager:DeleteAccount"),
         1,
         "DeleteAccount exactly once: {calls:#}"
     );
@@ -680,7 +644,7 @@ async fn helm_uninstall_mid_purge_keeps_crd_and_object_and_reinstall_finishes() 
     helm::install(k.kubeconfig(), RELEASE, OP_NS, &vals);
     rollout(&k, &image.reference, 1).await;
     let api = create_plan(&k, "legacy", MEMBER, "node-member-1", &emu, json!({})).await;
-    let before = ram_objects(&emu, MEMBER).await;
+    let before = emu.ram_objects(MEMBER).await;
     delete_latency(&emu, 1500).await;
     approve(&k, "legacy").await;
     wait_mid_purge(&emu, MEMBER, before).await;
@@ -709,23 +673,16 @@ async fn helm_uninstall_mid_purge_keeps_crd_and_object_and_reinstall_finishes() 
     let obj = api.get("legacy").await.expect("the AccountDeletion stays");
     assert_eq!(obj.metadata.generation, generation);
     // Nothing touches Alibaba any more.
-    let (calls, objects) = (
-        emu.calls().await["total"].clone(),
-        ram_objects(&emu, MEMBER).await,
-    );
+    let (calls, objects) = (emu.calls().await["total"].clone(), emu.ram_objects(MEMBER).await);
     assert!(objects > 0, "uninstalled mid-purge");
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(emu.calls().await["total"], calls, "no call after uninstall");
-    assert_eq!(ram_objects(&emu, MEMBER).await, objects);
+    assert_eq!(emu.ram_objects(MEMBER).await, objects);
 
     delete_latency(&emu, 0).await;
     helm::install(k.kubeconfig(), RELEASE, OP_NS, &vals);
     rollout(&k, &image.reference, 1).await;
-    let st = status_when(&k, "legacy", "phase Deleted after the re-install", 300, |st| {
-        st["phase"] == "Deleted"
-    })
-    .await;
-    assert_eq!(st["deletion"]["status"], "Success", "{st:#}");
+    wait_deleted(&k, "legacy", "phase Deleted after the re-install").await;
     assert_eq!(
         api.get("legacy").await.unwrap().metadata.generation,
         generation,
@@ -733,7 +690,7 @@ async fn helm_uninstall_mid_purge_keeps_crd_and_object_and_reinstall_finishes() 
     );
     let calls = emu.calls().await;
     assert_eq!(
-        delete_account_calls(&calls),
+        by_action(&calls, "resourcemanager:DeleteAccount"),
         1,
         "DeleteAccount exactly once: {calls:#}"
     );

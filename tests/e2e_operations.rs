@@ -11,11 +11,15 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use account_deletion_operator::crd::AccountDeletion;
-use kube::api::{Api, PostParams};
-use serde_json::{Value, json};
+use account_deletion_operator::crd::{AccountDeletion, Mode, Phase};
+use kube::api::Api;
+use serde_json::json;
 
-use support::{Emulator, KubeCluster, Operator, http_get, wait_for};
+use support::metrics::counter_sums;
+use support::operator::{DEBUG_LOG, quick_env};
+use support::{
+    Emulator, KubeCluster, Operator, calls, deletion, http_get, wait_deleted, wait_for, wait_phase,
+};
 
 const NS: &str = "ops";
 const KEY_ID: &str = "LTAI5tOpsMgmtKey0000001";
@@ -48,80 +52,13 @@ accounts:
     )
 }
 
-async fn prepare(k: &KubeCluster) {
-    k.create_namespace(NS).await;
-    k.create_credentials_secret(NS, "mgmt", KEY_ID, KEY_SECRET).await;
-}
-
 async fn create_deletion(k: &KubeCluster, endpoint: &str) -> Api<AccountDeletion> {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1",
-        "kind": "AccountDeletion",
-        "metadata": { "name": "ops-member" },
-        "spec": {
-            "accountId": MEMBER, "accountDisplayName": "ops-member", "mode": "Delete",
-            "credentialsSecretRef": { "name": "mgmt" }, "endpoint": endpoint,
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    api
-}
-
-async fn wait_phase(api: &Api<AccountDeletion>, phase: &str, secs: u64) -> Value {
-    wait_for(
-        &format!("phase {phase}"),
-        Duration::from_secs(secs),
-        Duration::from_millis(300),
-        || {
-            let api = api.clone();
-            async move {
-                let o = api.get("ops-member").await.ok()?;
-                let st = serde_json::to_value(o.status?).ok()?;
-                (st["phase"] == phase).then_some(st)
-            }
-        },
-    )
-    .await
+    let spec = deletion::spec(MEMBER, "ops-member", Mode::Delete, endpoint, json!({}));
+    deletion::create(k, NS, "ops-member", spec).await
 }
 
 fn operator_envs() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("ADO_POLL_SECONDS", "1"),
-        ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-        ("ADO_ERROR_RETRY_SECONDS", "1"),
-        ("ADO_LOG_LEVEL", "info,account_deletion_operator=debug"),
-    ]
-}
-
-/// Sums of a counter family by a label subset, from the Prometheus text format.
-fn counter_sums(
-    text: &str,
-    family: &str,
-    key: impl Fn(&BTreeMap<String, String>) -> Option<String>,
-) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with(family) && !l.starts_with('#'))
-    {
-        let Some((head, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let labels: BTreeMap<String, String> = head
-            .split_once('{')
-            .map(|(_, l)| l.trim_end_matches('}'))
-            .unwrap_or("")
-            .split("\",")
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim_matches('"').to_string()))
-            .collect();
-        if let (Some(k), Ok(v)) = (key(&labels), value.parse::<f64>()) {
-            *out.entry(k).or_insert(0.0) += v;
-        }
-    }
-    out
+    quick_env(&[DEBUG_LOG])
 }
 
 fn promtool_check(text: &str) -> (bool, String) {
@@ -144,19 +81,12 @@ fn promtool_check(text: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn metrics_pass_promtool_and_match_the_emulator_call_counters() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k).await;
+    let k = KubeCluster::start_with_credentials(&[NS], KEY_ID, KEY_SECRET).await;
     let emu = Emulator::start(&seed(1), &[]).await;
-    let mut op = Operator::start(
-        k.kubeconfig(),
-        &["run", "--namespaces", NS, "--metrics-addr", "127.0.0.1:0"],
-        &operator_envs(),
-    );
+    let mut op = Operator::watching(k.kubeconfig(), NS, &operator_envs());
     let metrics = op.metrics_url().await;
     let api = create_deletion(&k, emu.url()).await;
-    let status = wait_phase(&api, "Deleted", 120).await;
-    assert_eq!(status["deletion"]["status"], "Success", "{status:#}");
+    wait_deleted(&api, "ops-member", 120).await;
 
     // The phase gauge is updated right after the status write: wait for it to say Deleted.
     let text = wait_for(
@@ -182,17 +112,10 @@ async fn metrics_pass_promtool_and_match_the_emulator_call_counters() {
         (l.get("code")? == "OK").then_some(key)
     });
     let calls = emu.calls().await;
-    let mut theirs: BTreeMap<String, f64> = BTreeMap::new();
-    for c in calls["calls"].as_array().unwrap() {
-        if c["code"] == "OK" {
-            let key = format!(
-                "{}:{}",
-                c["product"].as_str().unwrap(),
-                c["action"].as_str().unwrap()
-            );
-            *theirs.entry(key).or_insert(0.0) += c["count"].as_f64().unwrap();
-        }
-    }
+    let theirs: BTreeMap<String, f64> = calls::ok_by_label(&calls)
+        .into_iter()
+        .map(|(label, n)| (label, n as f64))
+        .collect();
     assert_eq!(ours, theirs, "operator metrics vs emulator counters");
     assert_eq!(theirs.get("resourcemanager:DeleteAccount"), Some(&1.0));
 
@@ -212,11 +135,7 @@ async fn metrics_pass_promtool_and_match_the_emulator_call_counters() {
 async fn readiness_waits_for_the_crd_and_says_why() {
     let k = KubeCluster::start().await;
     k.create_namespace(NS).await;
-    let mut op = Operator::start(
-        k.kubeconfig(),
-        &["run", "--namespaces", NS, "--metrics-addr", "127.0.0.1:0"],
-        &operator_envs(),
-    );
+    let mut op = Operator::watching(k.kubeconfig(), NS, &operator_envs());
     let metrics = op.metrics_url().await;
     let (live, _) = http_get(&format!("{metrics}/healthz")).await;
     assert_eq!(live, 200, "liveness does not depend on the CRD");
@@ -262,9 +181,7 @@ fn alibaba_calls(text: &str) -> f64 {
 
 #[tokio::test]
 async fn only_the_leader_calls_alibaba_and_the_survivor_finishes() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    prepare(&k).await;
+    let k = KubeCluster::start_with_credentials(&[NS], KEY_ID, KEY_SECRET).await;
     // The deletion stays in Deleting until the test advances the emulator clock (by less than the
     // 15-minute signature window, so the operator's requests stay valid).
     let emu = Emulator::start(&seed(600), &[]).await;
@@ -272,25 +189,14 @@ async fn only_the_leader_calls_alibaba_and_the_survivor_finishes() {
         let mut env = operator_envs();
         env.push(("POD_NAME", if id == "a" { "replica-a" } else { "replica-b" }));
         env.push(("POD_NAMESPACE", NS));
-        Operator::start(
-            k.kubeconfig(),
-            &[
-                "run",
-                "--namespaces",
-                NS,
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--leader-election",
-            ],
-            &env,
-        )
+        Operator::watching_with(k.kubeconfig(), NS, &["--leader-election"], &env)
     };
     let mut a = start("a");
     let ma = a.metrics_url().await;
     let mut b = start("b");
     let mb = b.metrics_url().await;
     let api = create_deletion(&k, emu.url()).await;
-    wait_phase(&api, "Deleting", 120).await;
+    wait_phase(&api, "ops-member", Phase::Deleting, 120).await;
 
     let scrape = |url: String| async move { http_get(&format!("{url}/metrics")).await.1 };
     let (ta, tb) = (scrape(ma.clone()).await, scrape(mb.clone()).await);
@@ -318,14 +224,14 @@ async fn only_the_leader_calls_alibaba_and_the_survivor_finishes() {
         (&mut a, ma)
     };
     emu.advance_clock(660).await;
-    let status = wait_phase(&api, "Deleted", 120).await;
-    assert_eq!(status["deletion"]["status"], "Success");
+    wait_deleted(&api, "ops-member", 120).await;
     let t = scrape(survivor_metrics).await;
     assert!(alibaba_calls(&t) > 0.0, "the survivor took over");
     assert!(t.contains("ado_leader 1"), "{t}");
     let calls = emu.calls().await;
     assert_eq!(
-        calls["byAction"]["resourcemanager:DeleteAccount"], 1,
+        calls::by_action(&calls, "resourcemanager:DeleteAccount"),
+        1,
         "DeleteAccount exactly once: {calls:#}"
     );
 

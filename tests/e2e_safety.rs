@@ -18,13 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Phase};
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Mode, Phase};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use support::wait::wait_status;
-use support::{Emulator, KubeCluster, Operator, wait_for};
+use support::calls::{codes, mutating};
+use support::deletion::{self, reason, status};
+use support::operator::{DEBUG_LOG, quick_env};
+use support::{Emulator, KubeCluster, Operator, wait_for, wait_phase, wait_status};
 
 const KEY_ID: &str = "LTAI5tSafetyMgmtKey0001";
 const KEY_SECRET: &str = "safety-management-secret-01";
@@ -63,29 +65,13 @@ accounts:{}
 }
 
 async fn cluster(namespaces: &[&str]) -> KubeCluster {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    for ns in namespaces {
-        k.create_namespace(ns).await;
-        k.create_credentials_secret(ns, "mgmt", KEY_ID, KEY_SECRET).await;
-    }
-    k
+    KubeCluster::start_with_credentials(namespaces, KEY_ID, KEY_SECRET).await
 }
 
 fn operator(k: &KubeCluster, namespaces: &str, extra: &[(&str, &str)]) -> Operator {
-    let mut env = vec![
-        ("ADO_POLL_SECONDS", "1"),
-        ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-        ("ADO_ERROR_RETRY_SECONDS", "1"),
-        ("ADO_BLOCKED_RETRY_SECONDS", "1"),
-        ("ADO_LOG_LEVEL", "info,account_deletion_operator=debug"),
-    ];
+    let mut env = quick_env(&[("ADO_BLOCKED_RETRY_SECONDS", "1"), DEBUG_LOG]);
     env.extend_from_slice(extra);
-    Operator::start(
-        k.kubeconfig(),
-        &["run", "--namespaces", namespaces, "--metrics-addr", "127.0.0.1:0"],
-        &env,
-    )
+    Operator::watching(k.kubeconfig(), namespaces, &env)
 }
 
 /// Creates `ns/name` for `account` with `spec` merged over the defaults (mode Delete, the emulator).
@@ -97,82 +83,24 @@ async fn create(
     endpoint: &str,
     spec: Value,
 ) -> Api<AccountDeletion> {
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), ns);
-    let mut s = json!({
-        "accountId": account, "accountDisplayName": format!("member-{account}"), "mode": "Delete",
-        "credentialsSecretRef": { "name": "mgmt" }, "endpoint": endpoint,
-    });
-    for (key, v) in spec.as_object().unwrap() {
-        s[key] = v.clone();
-    }
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
-        "metadata": { "name": name }, "spec": s,
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-    api
-}
-
-async fn status(api: &Api<AccountDeletion>, name: &str) -> Option<AccountDeletionStatus> {
-    api.get(name).await.ok()?.status
-}
-
-fn reason(st: &AccountDeletionStatus, type_: &str) -> Option<String> {
-    st.conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.reason.clone())
-}
-
-async fn wait_phase(
-    api: &Api<AccountDeletion>,
-    name: &str,
-    phase: Phase,
-    secs: u64,
-) -> AccountDeletionStatus {
-    wait_status(api, name, &format!("{name} in phase {phase:?}"), secs, |s| {
-        s.phase == Some(phase)
-    })
-    .await
+    let display = format!("member-{account}");
+    let spec = deletion::spec(account, &display, Mode::Delete, endpoint, spec);
+    deletion::create(k, ns, name, spec).await
 }
 
 async fn wait_blocked(api: &Api<AccountDeletion>, name: &str, why: &str, secs: u64) -> AccountDeletionStatus {
     wait_status(api, name, &format!("{name} stalled with {why}"), secs, |s| {
-        reason(s, "Stalled").as_deref() == Some(why)
+        reason(s, "Stalled") == Some(why)
     })
     .await
 }
 
-/// `{code: count}` of one `product:Action` at the emulator.
-fn codes(calls: &Value, action: &str) -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for c in calls["calls"].as_array().unwrap() {
-        if format!(
-            "{}:{}",
-            c["product"].as_str().unwrap_or(""),
-            c["action"].as_str().unwrap_or("")
-        ) == action
-        {
-            *m.entry(c["code"].as_str().unwrap_or("").to_string()).or_insert(0) +=
-                c["count"].as_u64().unwrap();
-        }
-    }
-    m
-}
-
-fn mutating(calls: &Value) -> u64 {
-    calls["totals"]["mutating"].as_u64().unwrap_or(0)
-}
-
 async fn warning_events(k: &KubeCluster, ns: &str, name: &str, why: &str) -> Vec<String> {
-    let api: Api<Event> = Api::namespaced(k.client(), ns);
-    api.list(&ListParams::default())
+    deletion::events_for(k, ns, name)
         .await
         .unwrap()
-        .items
         .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name) && e.reason.as_deref() == Some(why))
+        .filter(|e| e.reason.as_deref() == Some(why))
         .filter_map(|e| e.message)
         .collect()
 }
@@ -553,16 +481,13 @@ async fn the_audit_record_rolls_over_with_counts_and_outlives_its_object() {
             .entry(k.split(' ').next().unwrap().to_string())
             .or_insert(0) += v;
     }
-    for c in calls["calls"].as_array().unwrap() {
-        if c["class"] == "mutating" && c["code"] == "OK" {
-            let action = c["action"].as_str().unwrap();
-            let ok: u64 = codes(&calls, &format!("{}:{action}", c["product"].as_str().unwrap()))["OK"];
-            assert!(
-                by_action.get(action).copied().unwrap_or(0) >= ok,
-                "{action}: {ok} answered OK, the record has {:?}",
-                by_action.get(action)
-            );
-        }
+    for (product, action) in support::calls::mutating_ok_by_call(&calls).keys() {
+        let ok = support::calls::ok_count(&calls, &format!("{product}:{action}"));
+        assert!(
+            by_action.get(action).copied().unwrap_or(0) >= ok,
+            "{action}: {ok} answered OK, the record has {:?}",
+            by_action.get(action)
+        );
     }
     assert!(
         lines.iter().all(|l| !l.contains(" SENT ")),

@@ -7,15 +7,15 @@
 
 use ado_testkit as support;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use account_deletion_operator::crd::AccountDeletion;
+use account_deletion_operator::controller::conditions::Truth;
+use account_deletion_operator::crd::{Mode, Phase};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
 
-use support::{Emulator, KubeCluster, Operator, http_get, wait_for};
+use support::deletion::truth;
+use support::operator::quick_env;
+use support::{Emulator, KubeCluster, Operator, calls, deletion, http_get, wait_phase, wait_status};
 
 const NS: &str = "secrets";
 const MGMT: &str = "1000000000000001";
@@ -53,37 +53,9 @@ accounts:
     )
 }
 
-fn condition<'a>(st: &'a Value, type_: &str) -> Option<&'a Value> {
-    st["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
-}
-
-async fn status_when(
-    api: &Api<AccountDeletion>,
-    what: &str,
-    secs: u64,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    wait_for(
-        what,
-        Duration::from_secs(secs),
-        Duration::from_millis(250),
-        || {
-            let api = api.clone();
-            let pred = &pred;
-            async move {
-                let o = api.get("secrets-member").await.ok()?;
-                let st = serde_json::to_value(o.status?).ok()?;
-                pred(&st).then_some(st)
-            }
-        },
-    )
-    .await
-}
-
 /// Every place a user or a log pipeline can read, with a label per place.
 async fn everything_visible(k: &KubeCluster, op: &Operator, metrics: &str) -> Vec<(&'static str, String)> {
-    let ads: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let obj = serde_json::to_string(&ads.get("secrets-member").await.unwrap()).unwrap();
+    let obj = serde_json::to_string(&k.deletions(NS).get("secrets-member").await.unwrap()).unwrap();
     let events: Api<Event> = Api::namespaced(k.client(), NS);
     let ev = serde_json::to_string(&events.list(&ListParams::default()).await.unwrap().items).unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(k.client(), NS);
@@ -100,68 +72,49 @@ async fn everything_visible(k: &KubeCluster, op: &Operator, metrics: &str) -> Ve
 
 #[tokio::test]
 async fn trace_run_with_key_rotation_leaks_no_secret() {
-    let k = KubeCluster::start().await;
-    k.install_project_crds().await;
-    k.create_namespace(NS).await;
+    // The old key may do everything but DeleteAccount.
+    let k = KubeCluster::start_with_credentials(&[NS], OLD_KEY, OLD_SECRET).await;
     let emu = Emulator::start(&seed(), &[]).await;
     let secrets: Api<Secret> = Api::namespaced(k.client(), NS);
-    let s = Secret {
-        metadata: ObjectMeta {
-            name: Some("mgmt".into()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some(BTreeMap::from([
-            ("accessKeyId".to_string(), OLD_KEY.to_string()),
-            ("accessKeySecret".to_string(), OLD_SECRET.to_string()),
-        ])),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &s).await.unwrap();
-    let mut op = Operator::start(
+    let mut op = Operator::watching(
         k.kubeconfig(),
-        &["run", "--namespaces", NS, "--metrics-addr", "127.0.0.1:0"],
-        &[
-            ("ADO_POLL_SECONDS", "1"),
-            ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
-            ("ADO_ERROR_RETRY_SECONDS", "1"),
-            ("ADO_BLOCKED_RETRY_SECONDS", "2"),
-            ("ADO_LOG_LEVEL", "trace"),
-        ],
+        NS,
+        &quick_env(&[("ADO_BLOCKED_RETRY_SECONDS", "2"), ("ADO_LOG_LEVEL", "trace")]),
     );
     let metrics = op.metrics_url().await;
     let pid = op.pid();
-    let api: Api<AccountDeletion> = Api::namespaced(k.client(), NS);
-    let obj: AccountDeletion = serde_json::from_value(json!({
-        "apiVersion": "accountdeletion.dev/v1alpha1",
-        "kind": "AccountDeletion",
-        "metadata": { "name": "secrets-member" },
-        "spec": {
-            "accountId": MEMBER, "accountDisplayName": "secrets-member", "mode": "Delete",
-            "credentialsSecretRef": { "name": "mgmt" }, "endpoint": emu.url(),
-        }
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
+    let spec = deletion::spec(MEMBER, "secrets-member", Mode::Delete, emu.url(), json!({}));
+    let api = deletion::create(&k, NS, "secrets-member", spec).await;
 
     // The old key empties RAM (through STS sessions) but may not delete the account.
-    let st = status_when(&api, "Blocked on DeleteAccount with the old key", 90, |st| {
-        st["phase"] == "Blocked" && st["lastError"]["action"] == "DeleteAccount"
-    })
+    let st = wait_status(
+        &api,
+        "secrets-member",
+        "Blocked on DeleteAccount with the old key",
+        90,
+        |st| {
+            st.phase == Some(Phase::Blocked)
+                && st
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|e| e.action == "DeleteAccount")
+        },
+    )
     .await;
-    assert_eq!(st["lastError"]["code"], "NoPermission", "{st:#}");
-    let blocked_status = st.to_string();
-    assert_eq!(emu.dump(MEMBER).await["ram"]["users"], json!([]));
+    assert_eq!(
+        st.last_error.as_ref().map(|e| e.code.as_str()),
+        Some("NoPermission"),
+        "{st:#?}"
+    );
+    // As a user reads it (`kubectl get -o json`).
+    let blocked_status = serde_json::to_string(&st).unwrap();
+    assert_eq!(emu.ram(MEMBER, "users").await, json!([]));
     let calls = emu.calls().await;
     assert!(
         calls["totals"]["credentials"].as_u64().unwrap() >= 1,
         "STS used: {calls:#}"
     );
-    assert!(
-        calls["byAction"]["resourcemanager:DeleteAccount"]
-            .as_u64()
-            .unwrap()
-            >= 1
-    );
+    assert!(calls::by_action(&calls, "resourcemanager:DeleteAccount") >= 1);
 
     // Rotate: the running operator reads the Secret again and finishes with the new key.
     secrets
@@ -172,18 +125,12 @@ async fn trace_run_with_key_rotation_leaks_no_secret() {
         )
         .await
         .unwrap();
-    let st = status_when(&api, "Deleted after rotation", 60, |st| st["phase"] == "Deleted").await;
-    assert_eq!(condition(&st, "Deleted").unwrap()["status"], "True", "{st:#}");
+    let st = wait_phase(&api, "secrets-member", Phase::Deleted, 60).await;
+    assert_eq!(truth(&st, "Deleted"), Some(Truth::True), "{st:#?}");
     assert!(op.is_running(), "no restart needed");
     assert_eq!(op.pid(), pid);
     let calls = emu.calls().await;
-    let ok_deletes = calls["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] == "DeleteAccount" && c["code"] == "OK")
-        .map(|c| c["count"].as_u64().unwrap())
-        .sum::<u64>();
+    let ok_deletes = calls::ok_count(&calls, "resourcemanager:DeleteAccount");
     assert_eq!(ok_deletes, 1, "{calls:#}");
 
     // Nothing secret anywhere a user, an SRE or a log pipeline can read.

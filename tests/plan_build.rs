@@ -112,6 +112,14 @@ fn rich() -> Inventory {
     inv
 }
 
+/// Why each kept object stays, by (kind, name).
+fn kept_reasons(plan: &Plan) -> HashMap<(Kind, &str), &str> {
+    plan.kept
+        .iter()
+        .map(|k| ((k.kind, k.name.as_str()), k.reason.as_str()))
+        .collect()
+}
+
 fn retain_breakglass() -> PlanOptions {
     PlanOptions {
         retain: RetainSpec {
@@ -267,11 +275,7 @@ fn retained_user_and_everything_of_it_is_untouched_and_dependents_are_kept_with_
             .contains(&(Kind::Roles, "ResourceDirectoryAccountAccessRole".into()))
     );
 
-    let kept: HashMap<(Kind, &str), &str> = plan
-        .kept
-        .iter()
-        .map(|k| ((k.kind, k.name.as_str()), k.reason.as_str()))
-        .collect();
+    let kept = kept_reasons(&plan);
     assert_eq!(
         kept[&(Kind::Groups, "ops")],
         "group \"ops\" kept: it contains retained user \"breakglass\""
@@ -312,11 +316,7 @@ fn unselected_kinds_are_left_alone_and_their_dependents_kept() {
             a.action
         );
     }
-    let kept: HashMap<(Kind, &str), &str> = plan
-        .kept
-        .iter()
-        .map(|k| ((k.kind, k.name.as_str()), k.reason.as_str()))
-        .collect();
+    let kept = kept_reasons(&plan);
     assert_eq!(
         kept[&(Kind::Groups, "admins")],
         "group \"admins\" kept: it contains user \"alice\" (and users are not selected)"

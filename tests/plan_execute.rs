@@ -9,11 +9,21 @@ use std::sync::atomic::AtomicBool;
 use ado_core::api::SlrPhase;
 use ado_core::execute::{ExecOptions, Outcome, run};
 use ado_core::inventory::{Attachments, discover_with};
-use ado_core::{ErrorClass, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover};
+use ado_core::{
+    ErrorClass, Inventory, Kind, Plan, PlanOptions, PolicyRef, PolicyType, RetainSpec, build, discover,
+};
 use ado_testkit::fake::FakeUser;
 use ado_testkit::fake::{FakeAccount, FakeState};
 
 const ACCT: &str = "1234567890123456";
+
+/// Inventory of every kind, 8 reads at a time, attachments read `attachments`.
+async fn discover_all(fake: &FakeAccount, attachments: Attachments) -> Inventory {
+    let kinds = Kind::ALL.into_iter().collect();
+    discover_with(fake, &kinds, ACCT, 8, attachments, &Default::default())
+        .await
+        .unwrap()
+}
 
 fn opts() -> PlanOptions {
     PlanOptions {
@@ -130,17 +140,7 @@ async fn plan_only_makes_no_mutating_call() {
 #[tokio::test]
 async fn discovery_lists_frozen_users_recycle_bin_and_mfa_bindings() {
     let fake = FakeAccount::new(FakeState::rich(ACCT));
-    let kinds = Kind::ALL.into_iter().collect();
-    let inv = discover_with(
-        &fake,
-        &kinds,
-        ACCT,
-        8,
-        Attachments::ByPrincipal,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let inv = discover_all(&fake, Attachments::ByPrincipal).await;
     let fred = inv.users.iter().find(|u| u.name == "frozen-fred").unwrap();
     assert!(fred.frozen);
     let alice = inv.users.iter().find(|u| u.name == "alice").unwrap();
@@ -401,20 +401,9 @@ fn shared_policies(users: usize) -> FakeState {
 async fn attachments_per_policy_when_cheaper_and_the_plan_is_the_same() {
     let kinds = Kind::ALL.into_iter().collect();
     let by_principal = FakeAccount::new(shared_policies(40));
-    let inv_p = discover_with(
-        &by_principal,
-        &kinds,
-        ACCT,
-        8,
-        Attachments::ByPrincipal,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let inv_p = discover_all(&by_principal, Attachments::ByPrincipal).await;
     let auto = FakeAccount::new(shared_policies(40));
-    let inv_a = discover_with(&auto, &kinds, ACCT, 8, Attachments::Auto, &Default::default())
-        .await
-        .unwrap();
+    let inv_a = discover_all(&auto, Attachments::Auto).await;
     let reads_p = by_principal.state.lock().unwrap().reads;
     let reads_a = auto.state.lock().unwrap().reads;
     // 40 users: per principal that is 40 ListPoliciesForUser; per policy a handful of calls.
@@ -482,6 +471,17 @@ struct CheckingJournal {
 }
 
 impl CheckingJournal {
+    /// A journal over `fake`; `fail`: every write fails.
+    fn new(fake: &Arc<FakeAccount>, fail: bool) -> Arc<CheckingJournal> {
+        Arc::new(CheckingJournal {
+            fake: fake.clone(),
+            durable: Default::default(),
+            results: Default::default(),
+            violations: Default::default(),
+            fail,
+        })
+    }
+
     fn check(&self, when: &str) {
         let sent = mutating(&self.fake);
         let durable = *self.durable.lock().unwrap();
@@ -525,13 +525,7 @@ impl ado_core::journal::Journal for CheckingJournal {
 #[tokio::test]
 async fn no_call_is_sent_before_its_intent_is_durable_and_every_intent_gets_a_result() {
     let fake = Arc::new(FakeAccount::new(FakeState::rich(ACCT)));
-    let j = Arc::new(CheckingJournal {
-        fake: fake.clone(),
-        durable: Default::default(),
-        results: Default::default(),
-        violations: Default::default(),
-        fail: false,
-    });
+    let j = CheckingJournal::new(&fake, false);
     let o = opts();
     for _ in 0..3 {
         let plan = plan_for(&fake, &o).await;
@@ -558,13 +552,7 @@ async fn no_call_is_sent_before_its_intent_is_durable_and_every_intent_gets_a_re
 #[tokio::test]
 async fn a_journal_that_cannot_write_stops_every_call() {
     let fake = Arc::new(FakeAccount::new(FakeState::rich(ACCT)));
-    let j = Arc::new(CheckingJournal {
-        fake: fake.clone(),
-        durable: Default::default(),
-        results: Default::default(),
-        violations: Default::default(),
-        fail: true,
-    });
+    let j = CheckingJournal::new(&fake, true);
     let plan = plan_for(&fake, &opts()).await;
     let exec = ExecOptions {
         journal: Some(j.clone()),

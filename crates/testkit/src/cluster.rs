@@ -113,6 +113,19 @@ pub fn kubeconfig_text(url: &str, token: &str, namespace: &str) -> String {
 }
 
 impl KubeCluster {
+    /// [`Self::start`], then the project's CRDs ([`Self::install_project_crds`]) and, in each of
+    /// `namespaces`, the credentials Secret `mgmt` with this management AccessKey: what an
+    /// `AccountDeletion` of the tests needs.
+    pub async fn start_with_credentials(namespaces: &[&str], key_id: &str, key_secret: &str) -> KubeCluster {
+        let k = KubeCluster::start().await;
+        k.install_project_crds().await;
+        for ns in namespaces {
+            k.create_namespace(ns).await;
+            k.create_credentials_secret(ns, "mgmt", key_id, key_secret).await;
+        }
+        k
+    }
+
     /// Starts etcd and kube-apiserver on free loopback ports in a fresh tempdir and waits for
     /// `/readyz`. Panics (never skips) when a binary is missing.
     pub async fn start() -> KubeCluster {
@@ -351,22 +364,39 @@ impl KubeCluster {
 
     /// Creates the credentials Secret an `AccountDeletion` names (`accessKeyId`, `accessKeySecret`).
     pub async fn create_credentials_secret(&self, ns: &str, name: &str, key_id: &str, key_secret: &str) {
+        self.create_secret(
+            ns,
+            name,
+            &[("accessKeyId", key_id), ("accessKeySecret", key_secret)],
+        )
+        .await;
+    }
+
+    /// Creates Secret `ns/name` with `string_data`.
+    pub async fn create_secret(&self, ns: &str, name: &str, string_data: &[(&str, &str)]) {
         let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client(), ns);
         let s = k8s_openapi::api::core::v1::Secret {
             metadata: kube::api::ObjectMeta {
                 name: Some(name.into()),
                 ..Default::default()
             },
-            string_data: Some(std::collections::BTreeMap::from([
-                ("accessKeyId".to_string(), key_id.to_string()),
-                ("accessKeySecret".to_string(), key_secret.to_string()),
-            ])),
+            string_data: Some(
+                string_data
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .collect(),
+            ),
             ..Default::default()
         };
         secrets
             .create(&kube::api::PostParams::default(), &s)
             .await
-            .expect("create credentials Secret");
+            .unwrap_or_else(|e| panic!("create Secret {ns}/{name}: {e}"));
+    }
+
+    /// The typed `AccountDeletion` API of namespace `ns` (admin).
+    pub fn deletions(&self, ns: &str) -> Api<account_deletion_operator::crd::AccountDeletion> {
+        Api::namespaced(self.client(), ns)
     }
 
     /// Creates namespace `name` (ok when it exists).
@@ -451,15 +481,20 @@ impl KubeCluster {
             }
             Err(e) => panic!("create CRD {name}: {e}"),
         }
+        self.wait_crd_established(&name).await
+    }
+
+    /// Waits (30 s at most) until CRD `name` is `Established`, and returns it.
+    pub async fn wait_crd_established(&self, name: &str) -> CustomResourceDefinition {
+        let api: Api<CustomResourceDefinition> = Api::all(self.client());
         super::wait_for(
             &format!("CRD {name} Established"),
             Duration::from_secs(30),
             Duration::from_millis(200),
             || {
                 let api = api.clone();
-                let name = name.clone();
                 async move {
-                    let c = api.get(&name).await.map_err(|e| e.to_string())?;
+                    let c = api.get(name).await.map_err(|e| e.to_string())?;
                     let established = c
                         .status
                         .as_ref()

@@ -198,6 +198,19 @@ impl Emulator {
             .await
     }
 
+    /// `ramObjects` of the account's dump: how many RAM objects are left.
+    pub async fn ram_objects(&self, account_id: &str) -> u64 {
+        let dump = self.dump(account_id).await;
+        dump["ramObjects"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no ramObjects in the dump of {account_id}: {dump}"))
+    }
+
+    /// `ram.<kind>` of the account's dump (`users`: the user names left, `accessKeys`: a count...).
+    pub async fn ram(&self, account_id: &str, kind: &str) -> Value {
+        self.dump(account_id).await["ram"][kind].clone()
+    }
+
     /// Like [`Self::dump`] but `None` on 404 (unknown account).
     pub async fn try_dump(&self, account_id: &str) -> Option<Value> {
         let path = format!("/__emulator/accounts/{account_id}");

@@ -2,9 +2,8 @@
 //! `aliyun-emulator` and the `account-deletion-operator` binaries) on free loopback ports and stops
 //! them (by PID) when the handle is dropped, also when the test panics.
 //!
-//! Use from an integration test with `mod support;` and e.g. `use support::{KubeCluster, Emulator,
-//! Operator, wait_for};`. Every test file compiles this module separately, so unused helpers are
-//! expected (hence the `dead_code` allowance).
+//! Use from an integration test with `use ado_testkit as support;` and e.g. `use support::{KubeCluster,
+//! Emulator, Operator, wait_for};`.
 //!
 //! Missing binaries make the test FAIL with a message naming the env var and `bash scripts/setup.sh`;
 //! nothing here skips.
@@ -13,14 +12,20 @@
 //! let mut k = KubeCluster::start().await;            // $ETCD_BIN, $KUBE_APISERVER_BIN
 //! k.client(); k.url(); k.kubeconfig(); k.dir();      // admin (system:masters)
 //! k.install_project_crds().await;                    // crds/*.yaml, waits Established
+//! let k = KubeCluster::start_with_credentials(&["ns"], KEY_ID, KEY_SECRET).await; // + CRDs, Secret mgmt
 //! let (kubeconfig, token) = k.service_account_kubeconfig("ns", "sa").await; // TokenRequest API
 //! k.restart_apiserver().await; k.restart_etcd().await; // or stop_*/start_* for outage windows
 //! let emu = Emulator::start(seed_yaml, &[]).await;   // $ADO_BIN_DIR or the cargo-built binary
 //! emu.dump("2000000000000001").await; emu.advance_clock(60).await; emu.calls().await;
+//! calls::by_action(&emu.calls().await, "resourcemanager:DeleteAccount"); // calls::mutating, codes...
 //! let node = KubeNode::start().await;               // + controller-manager, scheduler, containerd, kubelet
 //! node.import_image(&support::image::operator_image().archive); node.api_port(); // pods: hostNetwork
 //! let mut op = Operator::start(k.kubeconfig(), &["run", "--namespaces", "ns",
 //!     "--metrics-addr", "127.0.0.1:0"], &[("ADO_LOG_LEVEL", "debug")]);
+//! let op = Operator::watching(k.kubeconfig(), "ns", &operator::quick_env(&[operator::DEBUG_LOG]));
+//! let api = deletion::create(&k, "ns", "name", deletion::spec(ID, "display", Mode::Plan, emu.url(), json!({}))).await;
+//! let st = wait_phase(&api, "name", Phase::Planned, 60).await;   // typed AccountDeletionStatus
+//! let st = wait_status(&api, "name", "Ready", 60, |s| deletion::truth(s, "Ready") == Some(Truth::True)).await;
 //! let metrics = op.metrics_url().await; op.sigterm(); op.wait_exit(secs(30)).await;
 //! let v = wait_for("phase Completed", secs(60), millis(200), || async { /* Option or Result */ }).await;
 //! ```
@@ -30,11 +35,15 @@
 /// The repository root (crds, chart, scripts, tests/ data), whatever crate the kit is used from.
 pub const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+pub mod calls;
 pub mod cluster;
+pub mod deletion;
 pub mod emulator;
 pub mod fake;
+pub mod faults;
 pub mod helm;
 pub mod image;
+pub mod metrics;
 pub mod node;
 pub mod operator;
 pub mod pods;
@@ -45,7 +54,7 @@ pub use cluster::KubeCluster;
 pub use emulator::Emulator;
 pub use node::KubeNode;
 pub use operator::Operator;
-pub use wait::{Check, wait_for};
+pub use wait::{Check, wait_deleted, wait_for, wait_phase, wait_status};
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;

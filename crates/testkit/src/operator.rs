@@ -8,6 +8,21 @@ use tempfile::TempDir;
 
 use super::{bin_path, kill_and_reap, read_log, require_binary, spawn_logged, tail};
 
+/// `ADO_LOG_LEVEL` for the operator's own debug lines.
+pub const DEBUG_LOG: (&str, &str) = ("ADO_LOG_LEVEL", "info,account_deletion_operator=debug");
+
+/// The env of an operator that does not keep a test waiting: a poll, an error retry and the
+/// second look at an empty RAM after 1 s each; then `extra` (later entries win).
+pub fn quick_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("ADO_POLL_SECONDS", "1"),
+        ("ADO_EMPTY_CONFIRM_SECONDS", "1"),
+        ("ADO_ERROR_RETRY_SECONDS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
 /// A running operator process; SIGKILLed and reaped on drop.
 pub struct Operator {
     dir: TempDir,
@@ -53,6 +68,24 @@ impl Operator {
             log,
             exit: None,
         }
+    }
+
+    /// `account-deletion-operator run --namespaces NAMESPACES --metrics-addr 127.0.0.1:0` (see
+    /// [`Self::start`]), e.g. with [`quick_env`].
+    pub fn watching(kubeconfig: &Path, namespaces: &str, envs: &[(&str, &str)]) -> Operator {
+        Operator::watching_with(kubeconfig, namespaces, &[], envs)
+    }
+
+    /// [`Self::watching`] with more command-line flags (`--leader-election`, ...).
+    pub fn watching_with(
+        kubeconfig: &Path,
+        namespaces: &str,
+        flags: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Operator {
+        let mut args = vec!["run", "--namespaces", namespaces, "--metrics-addr", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        Operator::start(kubeconfig, &args, envs)
     }
 
     /// stdout+stderr so far.

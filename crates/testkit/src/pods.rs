@@ -11,6 +11,8 @@ use kube::api::{Api, ListParams};
 
 use super::wait_for;
 
+pub use crate::metrics::metric_sum;
+
 /// Pods of Helm release `release` (label `app.kubernetes.io/instance`), terminating ones included.
 pub async fn release_pods(client: &Client, ns: &str, release: &str) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -124,22 +126,4 @@ pub async fn metrics_of(pod: &Pod, port: u16) -> String {
     let (status, body) = super::http_get(&format!("http://{ip}:{port}/metrics")).await;
     assert_eq!(status, 200, "GET /metrics of {:?}: {body}", pod.metadata.name);
     body
-}
-
-/// Sum of every sample of metric family `name` (exact series name, e.g. `ado_alibaba_calls_total`)
-/// whose label set contains all of `labels` (`action="DeleteAccount"`).
-pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, rest) = match series.find('{') {
-                Some(i) => (&series[..i], &series[i..]),
-                None => (series, ""),
-            };
-            (metric == name && labels.iter().all(|want| rest.contains(want)))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
 }

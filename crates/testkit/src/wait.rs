@@ -4,6 +4,8 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
+use account_deletion_operator::crd::{AccountDeletion, AccountDeletionStatus, Phase};
+
 /// What one poll of [`wait_for`] observed: done with a value, or not yet (with a description of what
 /// was seen, shown in the panic if time runs out).
 ///
@@ -62,22 +64,60 @@ where
 }
 
 /// Polls the `AccountDeletion` `name` until its typed status satisfies `pred` (`what` names the
-/// wait in the failure message), and returns that status.
+/// wait in the failure message, with the last status seen), and returns that status.
 pub async fn wait_status(
-    api: &kube::Api<account_deletion_operator::crd::AccountDeletion>,
+    api: &kube::Api<AccountDeletion>,
     name: &str,
     what: &str,
     secs: u64,
-    pred: impl Fn(&account_deletion_operator::crd::AccountDeletionStatus) -> bool,
-) -> account_deletion_operator::crd::AccountDeletionStatus {
+    pred: impl Fn(&AccountDeletionStatus) -> bool,
+) -> AccountDeletionStatus {
     wait_for(
         what,
         Duration::from_secs(secs),
         Duration::from_millis(200),
         || {
             let (api, pred) = (api.clone(), &pred);
-            async move { api.get(name).await.ok()?.status.filter(|s| pred(s)) }
+            async move {
+                match api.get(name).await {
+                    Err(e) => Err(format!("GET {name}: {e}")),
+                    Ok(o) => match o.status {
+                        None => Err(format!("{name} has no status yet")),
+                        Some(s) if pred(&s) => Ok(s),
+                        Some(s) => Err(format!("{s:#?}")),
+                    },
+                }
+            }
         },
     )
     .await
+}
+
+/// [`wait_status`] until `name` is in `phase`.
+pub async fn wait_phase(
+    api: &kube::Api<AccountDeletion>,
+    name: &str,
+    phase: Phase,
+    secs: u64,
+) -> AccountDeletionStatus {
+    wait_status(api, name, &format!("{name} in phase {phase:?}"), secs, |s| {
+        s.phase == Some(phase)
+    })
+    .await
+}
+
+/// [`wait_phase`] `Deleted`, then asserts that ResourceManager reported the deletion a `Success`.
+pub async fn wait_deleted(api: &kube::Api<AccountDeletion>, name: &str, secs: u64) -> AccountDeletionStatus {
+    let st = wait_phase(api, name, Phase::Deleted, secs).await;
+    assert_deletion_success(&st);
+    st
+}
+
+/// Panics unless `status.deletion.status` is `Success`.
+pub fn assert_deletion_success(st: &AccountDeletionStatus) {
+    assert_eq!(
+        st.deletion.as_ref().map(|d| d.status.as_str()),
+        Some("Success"),
+        "{st:#?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! typed status (`account_deletion_operator::crd::AccountDeletionStatus`) and conditions, its
 //! Events and audit record, and a background [`Recorder`] of the phases and errors it shows.
 //!
-//! ```ignore
+//! ```text
 //! let api = deletion::create(&k, "ns", "legacy", deletion::spec(ID, "legacy", Mode::Plan, emu.url(), json!({}))).await;
 //! let st = support::wait::wait_phase(&api, "legacy", Phase::Planned, 60).await;
 //! assert_eq!(deletion::truth(&st, "Ready"), Some(Truth::True));

@@ -8,7 +8,7 @@
 //! Missing binaries make the test FAIL with a message naming the env var and `bash scripts/setup.sh`;
 //! nothing here skips.
 //!
-//! ```ignore
+//! ```text
 //! let mut k = KubeCluster::start().await;            // $ETCD_BIN, $KUBE_APISERVER_BIN
 //! k.client(); k.url(); k.kubeconfig(); k.dir();      // admin (system:masters)
 //! k.install_project_crds().await;                    // crds/*.yaml, waits Established

@@ -7,102 +7,49 @@ use std::future::Future;
 use crate::crd::{CheckItem, FailReason};
 use ado_core::{CallError, PlanApi};
 
-/// A wire enum: the values ResourceManager documents as variants, anything else kept verbatim
-/// (a new value must not make a pass fail, and status shows what the service said).
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident,)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)*
-            /// A value this operator does not know.
-            Other(String),
-        }
-
-        impl $name {
-            /// Parses the service's spelling.
-            #[must_use]
-            pub fn parse(s: &str) -> $name {
-                match s {
-                    $(stringify!($variant) => $name::$variant,)*
-                    other => $name::Other(other.to_string()),
-                }
-            }
-
-            /// The service's spelling.
-            #[must_use]
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $($name::$variant => stringify!($variant),)*
-                    $name::Other(s) => s,
-                }
-            }
-        }
-
-        /// The empty value, as an unset string was before parsing.
-        impl Default for $name {
-            fn default() -> $name {
-                $name::Other(String::new())
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> $name {
-                $name::parse(s)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-wire_enum! {
+ado_core::wire_enum! {
     /// `MemberDeletionStatus` of the directory.
     MemberDeletion {
         /// Members may be deleted.
-        Enabled,
+        Enabled = "Enabled",
         /// Member deletion is switched off.
-        Disabled,
+        Disabled = "Disabled",
     }
 }
 
-wire_enum! {
+ado_core::wire_enum! {
     /// `Type` of a member account.
     AccountType {
         /// Created in the directory: deletable.
-        ResourceAccount,
+        ResourceAccount = "ResourceAccount",
         /// Invited: can only be removed from the directory.
-        CloudAccount,
+        CloudAccount = "CloudAccount",
     }
 }
 
-wire_enum! {
+ado_core::wire_enum! {
     /// `Status` of a deletion pre-check.
     CheckState {
         /// Still running.
-        PreChecking,
+        PreChecking = "PreChecking",
         /// Done: the result is final.
-        PreCheckComplete,
+        PreCheckComplete = "PreCheckComplete",
     }
 }
 
-wire_enum! {
+ado_core::wire_enum! {
     /// `Status` of an account deletion.
     DeletionState {
         /// ResourceManager checks again before deleting.
-        Checking,
+        Checking = "Checking",
         /// Being deleted (or in its silence period).
-        Deleting,
+        Deleting = "Deleting",
         /// Deleted.
-        Success,
+        Success = "Success",
         /// The final check failed.
-        CheckFailed,
+        CheckFailed = "CheckFailed",
         /// The deletion failed.
-        DeleteFailed,
+        DeleteFailed = "DeleteFailed",
     }
 }
 

@@ -129,58 +129,27 @@ pub struct RoleUsage {
     pub resources: Vec<String>,
 }
 
-/// Where a service-linked role deletion task stands, as `GetServiceLinkedRoleDeletionStatus`
-/// spells it (`UNKNOWN`: the operator's own, when the poll itself failed). Parsed once at the
-/// client; a value this code does not know is kept verbatim and treated as still running.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-pub enum SlrPhase {
-    /// `NOT_STARTED`.
-    NotStarted,
-    /// `IN_PROGRESS`.
-    InProgress,
-    /// `SUCCEEDED`: the role is gone.
-    Succeeded,
-    /// `FAILED`: the role is in use.
-    Failed,
-    /// `INTERNAL_ERROR`.
-    InternalError,
-    /// `UNKNOWN`: the poll failed; poll again.
-    #[default]
-    Unknown,
-    /// Anything else.
-    Other(String),
+crate::wire_enum! {
+    /// Where a service-linked role deletion task stands, as `GetServiceLinkedRoleDeletionStatus`
+    /// spells it (`UNKNOWN`: the operator's own, when the poll itself failed). Parsed once at the
+    /// client.
+    SlrPhase {
+        /// `NOT_STARTED`.
+        NotStarted = "NOT_STARTED",
+        /// `IN_PROGRESS`.
+        InProgress = "IN_PROGRESS",
+        /// `SUCCEEDED`: the role is gone.
+        Succeeded = "SUCCEEDED",
+        /// `FAILED`: the role is in use.
+        Failed = "FAILED",
+        /// `INTERNAL_ERROR`.
+        InternalError = "INTERNAL_ERROR",
+        /// `UNKNOWN`: the poll failed; poll again.
+        Unknown = "UNKNOWN",
+    }
 }
 
 impl SlrPhase {
-    /// The wire spelling.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        match self {
-            SlrPhase::NotStarted => "NOT_STARTED",
-            SlrPhase::InProgress => "IN_PROGRESS",
-            SlrPhase::Succeeded => "SUCCEEDED",
-            SlrPhase::Failed => "FAILED",
-            SlrPhase::InternalError => "INTERNAL_ERROR",
-            SlrPhase::Unknown => "UNKNOWN",
-            SlrPhase::Other(s) => s,
-        }
-    }
-
-    /// Parses the wire spelling.
-    #[must_use]
-    pub fn parse(s: &str) -> SlrPhase {
-        match s {
-            "NOT_STARTED" => SlrPhase::NotStarted,
-            "IN_PROGRESS" => SlrPhase::InProgress,
-            "SUCCEEDED" => SlrPhase::Succeeded,
-            "FAILED" => SlrPhase::Failed,
-            "INTERNAL_ERROR" => SlrPhase::InternalError,
-            "UNKNOWN" => SlrPhase::Unknown,
-            other => SlrPhase::Other(other.to_string()),
-        }
-    }
-
     /// Not finished: keep the task and poll it again.
     #[must_use]
     pub fn in_flight(&self) -> bool {
@@ -194,30 +163,6 @@ impl SlrPhase {
     #[must_use]
     pub fn failed(&self) -> bool {
         matches!(self, SlrPhase::Failed | SlrPhase::InternalError)
-    }
-}
-
-impl From<String> for SlrPhase {
-    fn from(s: String) -> SlrPhase {
-        SlrPhase::parse(&s)
-    }
-}
-
-impl From<&str> for SlrPhase {
-    fn from(s: &str) -> SlrPhase {
-        SlrPhase::parse(s)
-    }
-}
-
-impl From<SlrPhase> for String {
-    fn from(p: SlrPhase) -> String {
-        p.as_str().to_string()
-    }
-}
-
-impl std::fmt::Display for SlrPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

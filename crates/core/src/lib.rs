@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod journal;
 pub mod model;
 pub mod retain;
+pub mod wire;
 
 pub use action::{Action, Kept, Plan, PlannedAction};
 pub use ado_aliyun::error::ErrorClass;

@@ -76,10 +76,10 @@ pub struct RunArgs {
     #[arg(long, env = "ADO_EMPTY_CONFIRM_SECONDS", default_value_t = 5)]
     pub empty_confirm_seconds: u64,
     /// Bytes of lines in the `<name>-audit` ConfigMap before finished lines move to a chunk.
-    #[arg(long, env = "ADO_AUDIT_CHUNK_BYTES", default_value_t = 256 * 1024)]
+    #[arg(long, env = "ADO_AUDIT_CHUNK_BYTES", default_value_t = 32 * 1024)]
     pub audit_chunk_bytes: usize,
     /// Chunk ConfigMaps kept per object (a ring); older lines are kept as counts.
-    #[arg(long, env = "ADO_AUDIT_MAX_CHUNKS", default_value_t = 32)]
+    #[arg(long, env = "ADO_AUDIT_MAX_CHUNKS", default_value_t = 256)]
     pub audit_max_chunks: usize,
     /// Longest delay, in milliseconds, before a call's result reaches the audit record (its intent
     /// is always recorded before the call is sent).

@@ -56,8 +56,8 @@ pub struct JournalConfig {
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
-            chunk_bytes: 256 * 1024,
-            max_chunks: 32,
+            chunk_bytes: 32 * 1024,
+            max_chunks: 256,
             flush_interval: Duration::from_secs(1),
         }
     }
@@ -80,6 +80,12 @@ struct Line {
 }
 
 impl Line {
+    /// Bytes of [`Line::render`], without rendering.
+    fn rendered_len(&self) -> usize {
+        let rid = self.request_id.as_deref().map_or(1, str::len);
+        self.time.len() + self.action.len() + self.target.len() + self.result.len() + rid + self.id.len() + 6
+    }
+
     fn render(&self) -> String {
         format!(
             "{} {} {} {} {} {}\n",
@@ -170,7 +176,7 @@ impl State {
     }
 
     fn head_bytes(&self) -> usize {
-        self.lines.iter().map(|l| l.render().len()).sum()
+        self.lines.iter().map(Line::rendered_len).sum()
     }
 }
 
@@ -522,6 +528,7 @@ mod tests {
             result: "OK".into(),
             request_id: Some("4F2A".into()),
         };
+        assert_eq!(l.rendered_len(), l.render().len());
         assert_eq!(Line::parse(l.render().trim_end()), Some(l));
         let old = Line::parse("2026-12-01T10:00:00Z DeleteGroup ops OK -").unwrap();
         assert_eq!(old.request_id, None);

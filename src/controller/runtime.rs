@@ -106,6 +106,15 @@ pub enum ReconcileError {
         #[source]
         source: secret::SecretError,
     },
+    /// Reading the object itself failed.
+    #[error("reading {name}: {source}")]
+    Read {
+        /// Object.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
     /// Writing status failed.
     #[error("writing status of {name}: {source}")]
     Status {
@@ -124,6 +133,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Claim { .. } => "ClaimUnavailable",
             ReconcileError::Secret { .. } => "SecretUnavailable",
+            ReconcileError::Read { .. } => "ObjectUnavailable",
             ReconcileError::Status { .. } => "StatusWriteFailed",
         }
     }
@@ -452,6 +462,15 @@ async fn reconcile_in_span<C: Connector>(
     let name = obj.name_any();
     let key = format!("{ns}/{name}");
     let api: Api<AccountDeletion> = Api::namespaced(ctx.client.clone(), &ns);
+    // The watch cache can lag the operator's own last status write: a pass requeued right after
+    // a purge would start from the status before it and apply that back (server-side apply
+    // sends the whole status), losing the purge's counts. Every pass starts from the object as
+    // the API server has it now; one read per pass.
+    let obj = match api.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => return Err(ReconcileError::Read { name, source }),
+    };
     let outcome = run_pass(&ctx, &obj, &api, &ns).await?;
     persist(&ctx, &obj, &api, &outcome).await?;
     announce(&ctx, &obj, &outcome).await;

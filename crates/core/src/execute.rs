@@ -360,12 +360,16 @@ enum State {
 /// Consecutive calls failing as unavailable (after the client's retries) that stop a pass.
 pub const UNAVAILABLE_STREAK: u32 = 3;
 
-/// Most intents made durable in one journal write.
-pub const INTENT_BATCH: usize = 1000;
+/// Most intents made durable in one journal write (a write carries the head's `SENT` lines, so
+/// this also bounds how large one write of the record can be).
+pub const INTENT_BATCH: usize = 256;
 
-/// Least time between two intent writes while calls are still in flight (bounds API-server
-/// writes; a starved executor writes at once).
-const INTENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Longest time ready calls wait for their intents while the executor still has work in hand.
+/// Intents are written sooner once fewer than half of the call slots are busy or queued, so a
+/// fast (latency-bound) run is never starved, while a rate-bound run, whose slots stay full of
+/// calls waiting for budget, writes about once a second instead of once per completed call;
+/// across a fleet this is what keeps the API server's write load flat.
+const INTENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 type IntentWrite<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = (Vec<usize>, Result<Vec<IntentId>, String>)> + Send + 'a>,
@@ -458,7 +462,7 @@ pub async fn run<A: PlanApi>(api: &A, plan: &Plan, opts: &ExecOptions) -> Execut
             && !unrecorded.is_empty()
             && may_start()
             && ready.len() < limit
-            && (in_flight.is_empty() || last_intent.elapsed() >= INTENT_INTERVAL)
+            && (in_flight.len() + ready.len() <= limit / 2 || last_intent.elapsed() >= INTENT_INTERVAL)
         {
             let take = unrecorded.len().min(INTENT_BATCH);
             let batch: Vec<usize> = unrecorded.drain(..take).collect();

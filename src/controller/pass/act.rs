@@ -198,6 +198,9 @@ pub(super) async fn drive<D: Directory, S: StatusSink>(
         // 4. Empty RAM. Tasks of service-linked roles that no longer appear in the inventory are not
         // in the plan any more, so the executor will not poll them: settle them here.
         purge::settle_finished_slr_tasks(p, member.as_ref(), &inv).await;
+        // The plan holds what the purge needs; the inventory (policy documents, every listing)
+        // would otherwise stay in memory for the whole purge, once per object in flight.
+        drop(inv);
         let in_flight =
             p.st.service_linked_role_tasks
                 .iter()

@@ -216,13 +216,7 @@ async fn wait_mid_purge(emu: &Emulator, member: &str, before: u64) -> u64 {
 
 /// Pids of the operator's container processes on the node(s) (from the containerd shims' trees).
 fn operator_processes(k: &KubeNode) -> Vec<u32> {
-    k.container_pids()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("account-deletion-operator"))
-        })
-        .collect()
+    k.container_pids_running("account-deletion-operator")
 }
 
 fn proc_status_field(pid: u32, field: &str) -> String {

@@ -2,6 +2,31 @@
 
 use serde_json::Value;
 
+use ado_core::Plan;
+
+/// Longest chain of dependent actions in the plan (1 = everything can run at once): with a
+/// latency per call, no run is faster than this many calls one after the other.
+pub fn plan_depth(plan: &Plan) -> usize {
+    let n = plan.actions.len();
+    let mut depth = vec![0usize; n];
+    let mut missing: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();
+    let dependents = plan.dependents();
+    let mut ready: Vec<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    for &i in &ready {
+        depth[i] = 1;
+    }
+    while let Some(i) = ready.pop() {
+        for &j in &dependents[i] {
+            depth[j] = depth[j].max(depth[i] + 1);
+            missing[j] -= 1;
+            if missing[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
 fn len(ram: &Value, k: &str) -> u64 {
     ram.get(k).and_then(Value::as_array).map_or(0, |x| x.len() as u64)
 }

@@ -2,36 +2,40 @@
 //! the API's rate limit or latency allows and with a sequential script using the official SDK.
 //!
 //! `cargo run --release --bin bench -- --scenario S|M|L|XL|quota|fleet --regime latency|rate`; no
-//! arguments runs every row. Each row generates a seed, starts the emulator on loopback, and runs the
-//! operator's own deletion code (inventory, plan, dependency-graph executor, rate limiter: what
-//! `controller::pass` runs) in a child process (`bench --worker`), so its peak RSS and CPU time are
-//! the operator's alone. The emulator's counters give the call numbers.
+//! arguments runs every row. Each row generates a seed, starts the emulator on loopback (the test
+//! kit's [`Emulator`]), and drives the operator's own pass (`controller::pass::run`: inventory,
+//! plan, dependency-graph executor, rate limiter) in a child process (`bench --worker`), so its
+//! peak RSS and CPU time are the operator's alone. The emulator's counters give the call numbers.
+//! The Fleet/Operator row runs the operator itself on the kit's clusters (`operator_fleet`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use futures::FutureExt as _;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use ado_aliyun::client::{AliyunClient, DEFAULT_ACCESS_ROLE};
 use ado_aliyun::credentials::Credentials;
 use ado_aliyun::product::Product;
 use ado_core::{Kind, PlanOptions};
+use ado_testkit::Emulator;
 
+use counts::{CallTotals, first_deletions, fleet_bound, object_counts, u};
 use shapes::{Scenario, account_id, seed};
 use table::Row;
 
-mod fleet_cluster;
+mod counts;
 mod floor;
 mod operator_fleet;
 mod shapes;
 mod table;
+mod usage;
 mod worker;
-
-use worker::proc_cpu_seconds;
 
 const MGMT_ACCOUNT: &str = "1000000000000001";
 const MGMT_KEY_ID: &str = "LTAI5tBenchMgmtKey000001";
@@ -82,10 +86,9 @@ struct Args {
     /// Global budget of the fleet row, requests/s (the operator's --global-qps).
     #[arg(long, default_value_t = 2000.0)]
     fleet_global_qps: f64,
-    /// Accounts worked on at once in the fleet rows (the operator's --concurrency). Default for
-    /// Fleet/Rate: all of them, so every account makes progress from the start and the global
-    /// budget is shared fairly until the end; for Fleet/Operator: global budget / per-account
-    /// limit (2000/50 = 40), the operator's own guidance.
+    /// Accounts worked on at once in the fleet rows (the operator's --concurrency). Default: all
+    /// of them, in both rows, so every account makes progress from the start and the global
+    /// budget is shared fairly until the end.
     #[arg(long)]
     fleet_in_flight: Option<usize>,
     /// Run Fleet/Operator with the operator binary as a process beside etcd + kube-apiserver
@@ -105,15 +108,15 @@ struct Args {
     /// Python interpreter with the Alibaba SDK.
     #[arg(long, env = "BENCH_PYTHON")]
     python: Option<PathBuf>,
-    /// Internal: run the operator's deletion code on these accounts and print JSON.
+    /// Internal: drive the operator's pass over the first `--accounts` members and print JSON.
     #[arg(long, hide = true)]
     worker: bool,
     /// Internal (worker): emulator URL.
     #[arg(long, hide = true)]
     endpoint: Option<String>,
-    /// Internal (worker): member account ids, comma-separated.
-    #[arg(long, hide = true, value_delimiter = ',')]
-    accounts: Vec<String>,
+    /// Internal (worker): how many members (`shapes::account_id(0..N)`).
+    #[arg(long, hide = true, default_value_t = 1)]
+    accounts: usize,
     /// Internal (worker): client-side per-account budget (0 = none).
     #[arg(long, hide = true, default_value_t = 0.0)]
     account_qps: f64,
@@ -123,15 +126,12 @@ struct Args {
     /// Internal (worker): accounts worked on at once (0 = all).
     #[arg(long, hide = true, default_value_t = 0)]
     in_flight: usize,
-    /// Internal: serve the emulator in this process (when target/release/aliyun-emulator is absent).
-    #[arg(long, hide = true)]
-    serve_emulator: Option<PathBuf>,
 }
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    ado_testkit::ensure_crypto();
     let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -140,9 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let r = if let Some(seed) = &args.serve_emulator {
-        rt.block_on(serve_emulator(seed))
-    } else if args.worker {
+    let r = if args.worker {
         rt.block_on(worker::worker(&args))
     } else {
         rt.block_on(orchestrate(&args))
@@ -154,188 +152,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn serve_emulator(seed: &Path) -> Result<(), BoxErr> {
-    use ado_emulator::server::{Opts, serve};
-    let opts = Opts::parse_from([
-        "aliyun-emulator",
-        "--listen",
-        "127.0.0.1:0",
-        "--seed",
-        &seed.display().to_string(),
-    ]);
-    serve(opts).await?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------- orchestrator
-
-struct Emulator {
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Emulator {
-    async fn start(seed_path: &Path) -> Result<Emulator, BoxErr> {
-        let exe = std::env::current_exe()?;
-        let emu = exe.with_file_name("aliyun-emulator");
-        let mut cmd = if emu.exists() {
-            let mut c = Command::new(emu);
-            c.args(["--listen", "127.0.0.1:0", "--seed"]).arg(seed_path);
-            c
-        } else {
-            let mut c = Command::new(exe);
-            c.arg("--serve-emulator").arg(seed_path);
-            c
-        };
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
-        let out = child.stdout.take().ok_or("no emulator stdout")?;
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .ok_or_else(|| format!("emulator said {line:?}"))?
-            .to_string();
-        Ok(Emulator {
-            child,
-            url,
-            http: reqwest::Client::builder().no_proxy().build()?,
-        })
-    }
-
-    async fn put(&self, path: &str, body: Value) -> Result<(), BoxErr> {
-        let r = self
-            .http
-            .put(format!("{}/__emulator/{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            return Err(format!("PUT {path}: {} {}", r.status(), r.text().await?).into());
-        }
-        Ok(())
-    }
-
-    async fn calls(&self) -> Result<Value, BoxErr> {
-        let r = self
-            .http
-            .get(format!("{}/__emulator/calls", self.url))
-            .send()
-            .await?;
-        Ok(serde_json::from_str(&r.text().await?)?)
-    }
-
-    /// Objects in these accounts as the emulator's dump counts them (see `Row::all_objects`).
-    async fn object_counts(&self, accounts: &[String]) -> Result<u64, BoxErr> {
-        let mut sum = 0u64;
-        for a in accounts {
-            let url = format!("{}/__emulator/accounts/{a}", self.url);
-            let r = self.http.get(url).send().await?.error_for_status()?;
-            let v: Value = serde_json::from_str(&r.text().await?)?;
-            let ram = v.get("ram").unwrap_or(&v);
-            let len = |k: &str| ram.get(k).and_then(Value::as_array).map_or(0, |x| x.len() as u64);
-            sum += [
-                "users",
-                "groups",
-                "roles",
-                "serviceLinkedRoles",
-                "policies",
-                "virtualMfaDevices",
-                "samlProviders",
-                "oidcProviders",
-            ]
-            .iter()
-            .map(|k| len(k))
-            .sum::<u64>();
-            sum += u(ram, "accessKeys") + u(ram, "loginProfiles");
-            sum += u(ram, "policyVersions").saturating_sub(len("policies"));
-        }
-        Ok(sum)
-    }
-
-    /// `GET /__emulator/accounts/{id}`.
-    async fn dump(&self, account: &str) -> Result<Value, BoxErr> {
-        let url = format!("{}/__emulator/accounts/{account}", self.url);
-        let r = self.http.get(url).send().await?.error_for_status()?;
-        Ok(serde_json::from_str(&r.text().await?)?)
-    }
-
-    async fn reset_calls(&self) -> Result<(), BoxErr> {
-        self.http
-            .delete(format!("{}/__emulator/calls", self.url))
-            .send()
-            .await?;
-        Ok(())
-    }
-}
-
-impl Emulator {
-    /// CPU seconds (user + system) the emulator process used so far.
-    fn cpu_seconds(&self) -> f64 {
-        proc_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a row reports from the emulator's counters (`GET /__emulator/calls`).
-struct CallTotals {
-    total: u64,
-    mutating: u64,
-    discovery: u64,
-    throttled_pct: f64,
-}
-
-impl CallTotals {
-    fn of(calls: &Value) -> CallTotals {
-        let totals = calls.get("totals").cloned().unwrap_or(Value::Null);
-        let total = u(calls, "total");
-        let throttled: u64 = calls
-            .get("byCode")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.starts_with("Throttling"))
-                    .map(|(_, v)| v.as_u64().unwrap_or(0))
-                    .sum()
-            })
-            .unwrap_or(0);
-        CallTotals {
-            total,
-            mutating: u(&totals, "mutating"),
-            discovery: u(&totals, "read"),
-            throttled_pct: if total > 0 {
-                100.0 * throttled as f64 / total as f64
-            } else {
-                0.0
-            },
-        }
-    }
-}
-
-/// A rate-bound fleet is bound by the global budget (all calls) or, when that is the looser one,
-/// by each account's own limit (as for one account: its calls over the limit).
-fn fleet_bound(total: u64, accounts: usize, global_qps: f64, rate: u32) -> (f64, String) {
-    let global = total as f64 / global_qps;
-    let per_account = total as f64 / accounts.max(1) as f64 / f64::from(rate.max(1));
-    if global >= per_account {
-        (global, format!("all calls/{global_qps:.0}/s"))
-    } else {
-        (per_account, format!("all/acct/{rate}/s"))
-    }
-}
-
-fn u(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// `product:Action=count/seconds` → (label, calls per second).
@@ -351,50 +167,89 @@ fn parse_quota(spec: &str) -> Result<(String, f64, String), BoxErr> {
     Ok((label.trim().to_string(), count / secs, q.trim().to_string()))
 }
 
-/// The first successful mutating call of each account, seconds after the counters were reset:
-/// (earliest, latest) over the accounts that made one.
-fn first_deletions(calls: &Value) -> Option<(f64, f64, usize)> {
-    let m = calls.get("firstMutationMs")?.as_object()?;
-    let secs: Vec<f64> = m
-        .values()
-        .filter_map(Value::as_u64)
-        .map(|ms| ms as f64 / 1000.0)
-        .collect();
-    let lo = secs.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = secs.iter().copied().fold(0.0, f64::max);
-    (!secs.is_empty()).then_some((lo, hi, secs.len()))
+/// A client signed in to `account` through its access role, with the management key, unpaced.
+async fn member_client(emu: &Emulator, account: &str, session: &str) -> Result<AliyunClient, BoxErr> {
+    let config =
+        account_deletion_operator::controller::aliyun_directory::client_config(Some(emu.url()), None)?;
+    let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
+    Ok(mgmt.member(account, DEFAULT_ACCESS_ROLE, session).await?)
+}
+
+/// The longest chain of dependent calls in `account`'s plan, for the latency floor: an inventory
+/// and a plan made by the parent before the run (read-only; before any fault is set and before the
+/// counters are reset, so the row does not see them).
+async fn dependency_depth(emu: &Emulator, account: &str) -> Result<usize, BoxErr> {
+    let member = member_client(emu, account, "bench-depth").await?;
+    let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
+    let inv = ado_core::discover(&member, &kinds, account).await?;
+    Ok(floor::plan_depth(&ado_core::build(
+        &inv,
+        &PlanOptions::default(),
+    )?))
 }
 
 /// Later looks at an emptied account: the cheap convergence check (`controller::converge`) and a
 /// full inventory, each counted by the emulator. Returns the two call counts.
 async fn convergence_calls(emu: &Emulator, account: &str) -> Result<(u64, u64), BoxErr> {
     use account_deletion_operator::controller::converge;
-    let config =
-        account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
-    let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
-    let member = mgmt
-        .member(account, DEFAULT_ACCESS_ROLE, "bench-converge")
-        .await?;
+    let member = member_client(emu, account, "bench-converge").await?;
     let kinds: std::collections::BTreeSet<Kind> = Kind::ALL.into_iter().collect();
-    emu.reset_calls().await?;
+    emu.reset_calls().await;
     let inv = ado_core::discover(&member, &kinds, account).await?;
-    let full = u(&emu.calls().await?, "total");
+    let full = u(&emu.calls().await, "total");
     let kept: BTreeMap<String, u64> = inv
         .counts()
         .into_iter()
         .map(|(k, n)| (k.as_str().to_string(), n as u64))
         .collect();
     let opts = PlanOptions::default();
-    emu.reset_calls().await?;
+    emu.reset_calls().await;
     let empty = converge::still_empty(&member, &kept, &opts, account).await?;
-    let cheap = u(&emu.calls().await?, "total");
+    let cheap = u(&emu.calls().await, "total");
     if !empty {
         return Err("the convergence check did not find the emptied account unchanged".into());
     }
     Ok((cheap, full))
 }
 
-async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Result<(Row, Value), BoxErr> {
+/// Runs `bench --worker` on the emulator: it plans, says `{"planned":N}`, and waits for `go`;
+/// meanwhile the emulator's counters are reset. Returns the worker's report, the emulator's
+/// counters and its CPU seconds, both of the measured phase only.
+async fn run_worker(emu: &Emulator, flags: &[(&str, String)]) -> Result<(Value, Value, f64), BoxErr> {
+    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    cmd.arg("--worker").args(["--endpoint", emu.url()]);
+    for (flag, value) in flags {
+        cmd.arg(flag).arg(value);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().ok_or("no worker stdout")?);
+    let mut line = String::new();
+    stdout.read_line(&mut line).await?;
+    let planned: Value = serde_json::from_str(&line)
+        .map_err(|e| format!("the worker said {line:?} instead of its plans ({e})"))?;
+    eprintln!("  worker: {planned}");
+    emu.reset_calls().await;
+    let emu_cpu0 = usage::cpu_seconds(emu.pid());
+    let mut stdin = child.stdin.take().ok_or("no worker stdin")?;
+    stdin.write_all(b"go\n").await?;
+    stdin.flush().await?;
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await?;
+    let status = child.wait().await?;
+    if !status.success() {
+        return Err(format!("worker failed ({status})").into());
+    }
+    let w: Value = serde_json::from_str(&rest)?;
+    let calls = emu.calls().await;
+    Ok((w, calls, usage::cpu_seconds(emu.pid()) - emu_cpu0))
+}
+
+async fn run_row(args: &Args, scn: Scenario, regime: Regime) -> Result<(Row, Value), BoxErr> {
     let n = if scn == Scenario::Fleet {
         args.fleet_accounts
     } else {
@@ -405,31 +260,34 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
     } else {
         args.rate
     };
-    let seed_path = dir.join(format!("seed-{scn:?}-{regime:?}.yaml"));
-    std::fs::write(&seed_path, seed(scn, n, false).to_string())?;
-    let emu = Emulator::start(&seed_path).await?;
+    let emu = Emulator::start(&seed(scn, n, false).to_string(), &[]).await;
     let quotas = if scn == Scenario::Quota {
         vec![parse_quota(&args.quota_list)?, parse_quota(&args.quota_delete)?]
     } else {
         Vec::new()
     };
+    let accounts: Vec<String> = (0..n).map(account_id).collect();
+    // Every account of a row has the same shape: the first one's depth stands for all.
+    let depth = match regime {
+        Regime::Latency => dependency_depth(&emu, &accounts[0]).await?,
+        Regime::Rate => 0,
+    };
     match regime {
-        Regime::Latency => emu.put("faults", json!({"latencyMs": args.latency_ms})).await?,
+        Regime::Latency => {
+            emu.put_faults(&json!({"latencyMs": args.latency_ms})).await;
+        }
         Regime::Rate => {
             let q: serde_json::Map<String, Value> = quotas
                 .iter()
                 .map(|(l, _, w)| (l.clone(), Value::String(w.clone())))
                 .collect();
-            emu.put("limits", json!({"qpsPerAccount": rate, "quotas": q}))
-                .await?;
+            emu.put_limits(&json!({"qpsPerAccount": rate, "quotas": q})).await;
         }
     }
-    emu.reset_calls().await?;
-    let accounts: Vec<String> = (0..n).map(account_id).collect();
-    let before = emu.object_counts(&accounts).await?;
+    let before = object_counts(&emu, &accounts).await;
     let mut discovery_floor = 0;
     for a in &accounts {
-        discovery_floor += floor::discovery_floor(&emu.dump(a).await?);
+        discovery_floor += floor::discovery_floor(&emu.dump(a).await);
     }
     let (account_qps, global_qps) = match (scn, regime) {
         (Scenario::Fleet, Regime::Rate) => (f64::from(rate), args.fleet_global_qps),
@@ -442,26 +300,20 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         _ => 1,
     }
     .clamp(1, n.max(1));
-    emu.reset_calls().await?;
     let t0 = Instant::now();
-    let out = Command::new(std::env::current_exe()?)
-        .arg("--worker")
-        .args(["--endpoint", &emu.url])
-        .args(["--accounts", &accounts.join(",")])
-        .args(["--concurrency", &args.concurrency.to_string()])
-        .args(["--account-qps", &account_qps.to_string()])
-        .args(["--global-qps", &global_qps.to_string()])
-        .args(["--in-flight", &in_flight.to_string()])
-        .stderr(Stdio::inherit())
-        .output()?;
+    let (w, calls, emu_cpu) = run_worker(
+        &emu,
+        &[
+            ("--accounts", n.to_string()),
+            ("--concurrency", args.concurrency.to_string()),
+            ("--account-qps", account_qps.to_string()),
+            ("--global-qps", global_qps.to_string()),
+            ("--in-flight", in_flight.to_string()),
+        ],
+    )
+    .await?;
     let outer_wall = t0.elapsed().as_secs_f64();
-    if !out.status.success() {
-        return Err(format!("worker failed ({})", out.status).into());
-    }
-    let w: Value = serde_json::from_slice(&out.stdout)?;
-    let calls = emu.calls().await?;
-    let all_objects = before.saturating_sub(emu.object_counts(&accounts).await?);
-    let emu_cpu = emu.cpu_seconds();
+    let all_objects = before.saturating_sub(object_counts(&emu, &accounts).await);
     if args.show_calls {
         eprintln!(
             "  {scn:?}/{regime:?} calls by action: {}",
@@ -481,7 +333,6 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
         .unwrap_or_default();
     let objects: u64 = accs.iter().map(|a| u(a, "deleted")).sum();
     let failures: u64 = accs.iter().map(|a| u(a, "failureCount")).sum();
-    let depth = accs.iter().map(|a| u(a, "depth")).max().unwrap_or(0);
     let not_empty = accs
         .iter()
         .filter(|a| !a.get("empty").and_then(Value::as_bool).unwrap_or(false))
@@ -620,19 +471,17 @@ async fn run_row(args: &Args, scn: Scenario, regime: Regime, dir: &Path) -> Resu
 
 /// The official-SDK sequential script on the same seed shape; its wall time (scaled when run on
 /// L/10) and what it did.
-async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String), BoxErr> {
+async fn baseline(args: &Args, scn: Scenario) -> Result<(f64, String), BoxErr> {
     let tenth = matches!(scn, Scenario::M | Scenario::L | Scenario::Xl) && !args.baseline_full;
-    let seed_path = dir.join(format!("seed-baseline-{scn:?}.yaml"));
     // S is M/10 (same shape); L/10 and XL/10 have their own generators.
     let shape = if tenth && scn == Scenario::M {
         Scenario::S
     } else {
         scn
     };
-    std::fs::write(&seed_path, seed(shape, 1, tenth).to_string())?;
-    let emu = Emulator::start(&seed_path).await?;
-    emu.put("faults", json!({"latencyMs": args.latency_ms})).await?;
-    emu.reset_calls().await?;
+    let emu = Emulator::start(&seed(shape, 1, tenth).to_string(), &[]).await;
+    emu.put_faults(&json!({"latencyMs": args.latency_ms})).await;
+    emu.reset_calls().await;
     let python = match &args.python {
         Some(p) => p.clone(),
         None => {
@@ -643,7 +492,7 @@ async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String
     let script = Path::new(ado_testkit::REPO_ROOT).join("scripts/bench_baseline.py");
     let out = Command::new(&python)
         .arg(&script)
-        .args(["--endpoint", &emu.url])
+        .args(["--endpoint", emu.url()])
         .args(["--account", &account_id(0)])
         .args(["--key-id", MGMT_KEY_ID])
         .env("BENCH_KEY_SECRET", MGMT_KEY_SECRET)
@@ -654,7 +503,7 @@ async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String
         return Err(format!("baseline script failed ({})", out.status).into());
     }
     let r: Value = serde_json::from_slice(&out.stdout)?;
-    let calls = emu.calls().await?;
+    let calls = emu.calls().await;
     let secs = r.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
     let objects = u(&r, "objects");
     let note = format!(
@@ -670,17 +519,10 @@ async fn baseline(args: &Args, scn: Scenario, dir: &Path) -> Result<(f64, String
 }
 
 /// Requests/s the emulator answers on loopback with faults off: `conc` tasks calling ListUsers.
-async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
-    let seed_path = dir.join("seed-throughput.yaml");
-    std::fs::write(&seed_path, seed(Scenario::S, 1, false).to_string())?;
-    let emu = Emulator::start(&seed_path).await?;
-    let config =
-        account_deletion_operator::controller::aliyun_directory::client_config(Some(&emu.url), None)?;
-    let mgmt = AliyunClient::new(config, Credentials::new(MGMT_KEY_ID, MGMT_KEY_SECRET))?;
-    let member = mgmt
-        .member(&account_id(0), DEFAULT_ACCESS_ROLE, "bench-throughput")
-        .await?;
-    emu.reset_calls().await?;
+async fn emulator_throughput() -> Result<(f64, u64), BoxErr> {
+    let emu = Emulator::start(&seed(Scenario::S, 1, false).to_string(), &[]).await;
+    let member = member_client(&emu, &account_id(0), "bench-throughput").await?;
+    emu.reset_calls().await;
     let conc = 64;
     let dur = Duration::from_secs(5);
     let t0 = Instant::now();
@@ -707,6 +549,44 @@ async fn emulator_throughput(dir: &Path) -> Result<(f64, u64), BoxErr> {
     Ok((ok as f64 / secs, conc))
 }
 
+/// The project's binaries next to this one, each built first when `cargo run --bin bench` did not
+/// build it (cargo builds only the binary it runs); then the test kit starts them from there.
+fn use_binaries(names: &[&str]) -> Result<(), BoxErr> {
+    let me = std::env::current_exe()?;
+    let dir = me.parent().ok_or("the bench binary has no directory")?;
+    for name in names {
+        if dir.join(name).exists() {
+            continue;
+        }
+        eprintln!("bench: building {name} ...");
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.current_dir(ado_testkit::REPO_ROOT);
+        cargo.args(["build", "--bin", name]);
+        if dir.file_name().is_some_and(|d| d == "release") {
+            cargo.arg("--release");
+        }
+        if !cargo.status()?.success() {
+            return Err(format!("cargo build --bin {name} failed").into());
+        }
+    }
+    ado_testkit::set_bin_dir(dir);
+    Ok(())
+}
+
+/// `fut`, with a panic (the test kit panics on what it cannot do) as an error: one row fails, the
+/// others still run.
+async fn caught<T>(fut: impl Future<Output = Result<T, BoxErr>>) -> Result<T, BoxErr> {
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "panicked".into())
+            .into()),
+    }
+}
+
 async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
     let scenarios: Vec<Scenario> = match args.scenario {
         Some(s) => vec![s],
@@ -723,8 +603,11 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
         Some(r) => vec![r],
         None => vec![Regime::Latency, Regime::Rate],
     };
-    let dir = std::env::temp_dir().join(format!("ado-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let mut binaries = vec!["aliyun-emulator"];
+    if scenarios.contains(&Scenario::Fleet) && args.fleet_operator_process {
+        binaries.push("account-deletion-operator");
+    }
+    use_binaries(&binaries)?;
     println!(
         "bench: latency {} ms, per-account limit {}/s (XL {}/s), operator concurrency {} per account, fleet {} x M under a global {}/s; Quota: L with {} and {}",
         args.latency_ms,
@@ -736,7 +619,7 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
         args.quota_list,
         args.quota_delete
     );
-    match emulator_throughput(&dir).await {
+    match caught(emulator_throughput()).await {
         Ok((rps, conc)) => println!(
             "emulator throughput (loopback, faults off, {conc} concurrent ListUsers, 5 s): {rps:.0} requests/s"
         ),
@@ -757,11 +640,11 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             }
             eprintln!("bench: running {scn:?}/{regime:?} ...");
             let _ = std::io::stderr().flush();
-            match run_row(args, scn, regime, &dir).await {
+            match caught(run_row(args, scn, regime)).await {
                 Ok((row, _)) => {
                     if regime == Regime::Latency && scn != Scenario::Fleet && !args.no_baseline {
                         eprintln!("bench: running the SDK baseline for {scn:?} ...");
-                        match baseline(args, scn, &dir).await {
+                        match caught(baseline(args, scn)).await {
                             Ok((secs, note)) => ratios.push(format!(
                                 "{scn:?}: sequential SDK script {secs:.1}s ({note}) vs operator {:.2}s: {:.1}x faster",
                                 row.wall,
@@ -776,16 +659,19 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             }
             if scn == Scenario::Fleet && regime == Regime::Rate {
                 eprintln!(
-                    "bench: running Fleet/Operator (the operator in a pod on a one-node cluster, AccountDeletion objects) ..."
+                    "bench: running Fleet/Operator (the operator {}, AccountDeletion objects) ...",
+                    if args.fleet_operator_process {
+                        "as a process beside etcd + kube-apiserver"
+                    } else {
+                        "in a pod on a one-node cluster"
+                    }
                 );
-                // The operator process pays per object in flight (status and audit writes through
-                // the API server, a pass's state): by default it works on as many objects as the
-                // global budget can feed at the per-account limit (2000/50 = 40).
+                // Like Fleet/Rate: every account at once (operator --concurrency), unless asked.
                 let in_flight = args
                     .fleet_in_flight
-                    .unwrap_or_else(|| (args.fleet_global_qps / f64::from(args.rate.max(1))).ceil() as usize)
+                    .unwrap_or(args.fleet_accounts)
                     .clamp(1, args.fleet_accounts.max(1));
-                match operator_fleet::run(args, &dir, in_flight).await {
+                match caught(operator_fleet::run(args, in_flight)).await {
                     Ok(row) => rows.push(row),
                     Err(e) => eprintln!("bench: Fleet/Operator failed: {e}"),
                 }
@@ -799,6 +685,5 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             println!("  {r}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -1,215 +1,221 @@
-//! The fleet row run the way users run it: the operator image installed with the Helm chart on a
-//! one-node Kubernetes cluster (`scripts/node-up.sh`: etcd, kube-apiserver, controller-manager,
-//! scheduler, containerd, kubelet; the pod with hostNetwork), or with `--fleet-operator-process`
-//! the release binary beside etcd + kube-apiserver (`scripts/kube-up.sh`), with one
-//! `AccountDeletion` object per member account. Each object is planned (mode Plan), then approved
-//! by its plan hash and switched to mode Delete; the row times from the approval until every
-//! object reports phase Deleted, and reads the operator's peak RSS and CPU from /proc (the
-//! container's process is a host process).
+//! The fleet row run the way users run it, on the test kit's clusters: the operator image
+//! installed with the Helm chart on a one-node Kubernetes cluster ([`KubeNode`]: etcd,
+//! kube-apiserver, controller-manager, scheduler, containerd, kubelet; the pod with hostNetwork),
+//! or with `--fleet-operator-process` the release binary ([`Operator`]) beside etcd +
+//! kube-apiserver ([`KubeCluster`]), with one `AccountDeletion` object per member account. Each
+//! object is planned (mode Plan), then approved by its plan hash and switched to mode Delete
+//! ([`shapes::approval`]); the row times from the approval until every object reports phase
+//! Deleted, and reads the operator's peak RSS and CPU from /proc (the container's process is a
+//! host process).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, CustomResourceExt};
+use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 
-use account_deletion_operator::crd::AccountDeletion;
+use account_deletion_operator::crd::{AccountDeletion, Mode, Phase};
+use ado_testkit::image::operator_image;
+use ado_testkit::{Emulator, KubeCluster, KubeNode, Operator, deletion, helm, pods, procs};
 
-use super::fleet_cluster::{self, Cluster, Operator};
-use super::{
-    Args, BoxErr, CallTotals, Emulator, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, Scenario, account_id,
-    first_deletions, fleet_bound, proc_cpu_seconds, seed,
-};
+use super::counts::{CallTotals, first_deletions, fleet_bound, object_counts};
+use super::shapes::{self, Scenario, account_id, deletion_spec, display_name, seed};
+use super::{Args, BoxErr, MGMT_KEY_ID, MGMT_KEY_SECRET, Row, floor, usage};
 
 const NAMESPACE: &str = "bench";
-const SECRET: &str = "rd-management-key";
+/// The chart's release, its namespace and its Deployment.
+const RELEASE: &str = "ado";
+const RELEASE_NAMESPACE: &str = "ado-system";
+const DEPLOYMENT: &str = "ado-account-deletion-operator";
+/// The operator's program in its image (`/usr/local/bin/account-deletion-operator`).
+const PROGRAM: &str = "account-deletion-operator";
 
-/// The operator binary next to this one, built first when `cargo run --bin bench` did not build
-/// it (cargo builds only the binary it runs).
-fn operator_binary() -> Result<PathBuf, BoxErr> {
-    let me = std::env::current_exe()?;
-    let exe = me.with_file_name("account-deletion-operator");
-    if !exe.exists() {
-        eprintln!("bench: building the operator binary ...");
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo.current_dir(ado_testkit::REPO_ROOT);
-        cargo.args(["build", "--bin", "account-deletion-operator"]);
-        if me
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|d| d == "release")
-        {
-            cargo.arg("--release");
-        }
-        if !cargo.status()?.success() {
-            return Err("cargo build --bin account-deletion-operator failed".into());
+/// How the operator runs.
+enum Running {
+    /// The release binary as a child process.
+    Process(Operator),
+    /// The Helm release's pod; `pid` is its container's process, seen from the host.
+    Pod { pid: u32, logs: std::path::PathBuf },
+}
+
+impl Running {
+    /// The host PID of the operator.
+    fn pid(&self) -> u32 {
+        match self {
+            Running::Process(op) => op.pid(),
+            Running::Pod { pid, .. } => *pid,
         }
     }
-    Ok(exe)
+
+    /// An error when the operator has exited (the log to read is in the message).
+    fn check(&mut self) -> Result<(), BoxErr> {
+        let gone = match self {
+            Running::Process(op) => {
+                (!op.is_running()).then(|| format!("the operator exited; see {}", op.log_path().display()))
+            }
+            Running::Pod { pid, logs } => (!procs::alive(*pid)).then(|| {
+                format!(
+                    "the operator container (pid {pid}) exited; its logs are under {}",
+                    logs.display()
+                )
+            }),
+        };
+        gone.map_or(Ok(()), |why| Err(why.into()))
+    }
 }
 
-/// `VmHWM` of a process in KiB (0 when unreadable).
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+/// `helm install` of the chart on the node with the fleet's settings, then the rollout; the
+/// operator container's host PID.
+async fn install_pod(
+    node: &KubeNode,
+    emu: &Emulator,
+    args: &Args,
+    in_flight: usize,
+) -> Result<Running, BoxErr> {
+    let image = tokio::task::spawn_blocking(operator_image).await?;
+    node.import_image(&image.archive);
+    let values = json!({
+        "image": {"repository": image.repository(), "tag": image.tag(), "pullPolicy": "Never"},
+        "hostNetwork": true,
+        "kubernetesApiOverride": {"host": "127.0.0.1", "port": node.api_port()},
+        "metrics": {"port": ado_testkit::free_listen_port("127.0.0.1")},
+        "watchNamespaces": [NAMESPACE],
+        "logging": {"format": "json"},
+        // Measured, not throttled: the chart's default limits (500m CPU) would cap the row.
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+        "concurrency": {"objects": in_flight, "perAccount": args.concurrency},
+        "rateLimits": {"globalQps": args.fleet_global_qps, "accountQps": args.rate},
+        "timing": {"pollSeconds": 1},
+        "allowedEndpoints": [emu.url()],
+    });
+    helm::install(node.kubeconfig(), RELEASE, RELEASE_NAMESPACE, &values);
+    pods::wait_rollout(
+        &node.client(),
+        RELEASE_NAMESPACE,
+        DEPLOYMENT,
+        RELEASE,
+        &image.reference,
+        1,
+        Duration::from_secs(300),
+    )
+    .await;
+    let pids = node.container_pids_running(PROGRAM);
+    let pid = *pids
+        .first()
+        .ok_or("the operator pod is ready but no container process runs the operator")?;
+    eprintln!(
+        "bench: operator pod Available (container pid {pid}, image {})",
+        image.reference
+    );
+    Ok(Running::Pod {
+        pid,
+        logs: node.pod_logs_dir(0),
+    })
 }
 
-fn phase(o: &AccountDeletion) -> Option<String> {
-    o.status.as_ref().and_then(|s| s.phase).map(|p| format!("{p:?}"))
+/// The operator binary with the fleet's settings, beside the API server.
+fn start_process(k: &KubeCluster, args: &Args, in_flight: usize) -> Running {
+    let (in_flight, qps, rate, conc) = (
+        in_flight.to_string(),
+        args.fleet_global_qps.to_string(),
+        args.rate.to_string(),
+        args.concurrency.to_string(),
+    );
+    // The emulator this process started is the one allowed endpoint (the kit's default).
+    Running::Process(Operator::watching_with(
+        k.kubeconfig(),
+        NAMESPACE,
+        &[
+            "--concurrency",
+            &in_flight,
+            "--global-qps",
+            &qps,
+            "--account-qps",
+            &rate,
+            "--account-concurrency",
+            &conc,
+            "--poll-seconds",
+            "1",
+            "--log-format",
+            "json",
+        ],
+        &[],
+    ))
 }
 
 /// Runs the fleet through the operator and returns its row.
-pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxErr> {
+pub async fn run(args: &Args, in_flight: usize) -> Result<Row, BoxErr> {
     let n = args.fleet_accounts;
-    let seed_path = dir.join("seed-fleet-operator.yaml");
-    std::fs::write(&seed_path, seed(Scenario::Fleet, n, false).to_string())?;
-    let emu = Emulator::start(&seed_path).await?;
-    emu.put("limits", json!({"qpsPerAccount": args.rate})).await?;
+    let emu = Emulator::start(&seed(Scenario::Fleet, n, false).to_string(), &[]).await;
+    emu.put_limits(&json!({"qpsPerAccount": args.rate})).await;
     let as_pod = !args.fleet_operator_process;
-    let image = if as_pod {
-        Some(fleet_cluster::operator_image(dir)?)
+    // One of the two clusters; the operator is stopped before it (declared later, dropped first).
+    let node: KubeNode;
+    let cluster: KubeCluster;
+    let (k, mut op): (&KubeCluster, Running) = if as_pod {
+        node = KubeNode::start().await;
+        node.create_namespace(NAMESPACE).await;
+        node.create_credentials_secret(NAMESPACE, "mgmt", MGMT_KEY_ID, MGMT_KEY_SECRET)
+            .await;
+        let op = install_pod(&node, &emu, args, in_flight).await?;
+        // The chart installs the CRDs: served before the first object.
+        node.wait_crd_established("accountdeletions.accountdeletion.dev")
+            .await;
+        (&node, op)
     } else {
-        None
-    };
-    let cluster = match &image {
-        Some((_, archive)) => Cluster::one_node(archive)?,
-        None => Cluster::api_server_only()?,
-    };
-    let client = cluster.client()?;
-
-    if !as_pod {
-        // The chart installs the CRD in the pod variant.
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &AccountDeletion::crd())
-            .await?;
-    }
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?,
-        )
-        .await?;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": SECRET},
-                "stringData": {"accessKeyId": MGMT_KEY_ID, "accessKeySecret": MGMT_KEY_SECRET}
-            }))?,
-        )
-        .await?;
-
-    let mut op = match &image {
-        Some((reference, _)) => {
-            let tuning = json!({
-                "concurrency": {"objects": in_flight, "perAccount": args.concurrency},
-                "rateLimits": {"globalQps": args.fleet_global_qps, "accountQps": args.rate},
-                "timing": {"pollSeconds": 1},
-                "allowedEndpoints": [emu.url],
-            });
-            fleet_cluster::install_pod(&cluster, reference, NAMESPACE, &tuning).await?
-        }
-        None => {
-            let exe = operator_binary()?;
-            let log = std::fs::File::create(dir.join("operator.log"))?;
-            Operator::Process(
-                Command::new(&exe)
-                    .env("KUBECONFIG", cluster.kubeconfig())
-                    .args(["run", "--namespaces", NAMESPACE, "--metrics-addr", "127.0.0.1:0"])
-                    .args(["--concurrency", &in_flight.to_string()])
-                    .args(["--global-qps", &args.fleet_global_qps.to_string()])
-                    .args(["--account-qps", &args.rate.to_string()])
-                    .args(["--account-concurrency", &args.concurrency.to_string()])
-                    .args(["--poll-seconds", "1", "--log-format", "json"])
-                    .args(["--allowed-endpoints", &emu.url])
-                    .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .spawn()
-                    .map_err(|e| format!("{}: {e} (cargo build --release first)", exe.display()))?,
-            )
-        }
+        // Both CRDs (AccountDeletion, AccountClaim), the namespace and the Secret `mgmt`.
+        cluster = KubeCluster::start_with_credentials(&[NAMESPACE], MGMT_KEY_ID, MGMT_KEY_SECRET).await;
+        let op = start_process(&cluster, args, in_flight);
+        (&cluster, op)
     };
     let pid = op.pid();
 
-    // The CRD may take a moment to be served: retry the first create.
-    let api: Api<AccountDeletion> = Api::namespaced(client.clone(), NAMESPACE);
     for i in 0..n {
-        let obj: AccountDeletion = serde_json::from_value(json!({
-            "apiVersion": "accountdeletion.dev/v1alpha1", "kind": "AccountDeletion",
-            "metadata": {"name": format!("bench-{i}")},
-            "spec": {"accountId": account_id(i), "accountDisplayName": format!("bench-{i}"), "mode": "Plan",
-                     "credentialsSecretRef": {"name": SECRET}, "endpoint": emu.url}
-        }))?;
-        let mut tries = 0;
-        while let Err(e) = api.create(&PostParams::default(), &obj).await {
-            tries += 1;
-            if tries > 50 {
-                return Err(format!("creating bench-{i}: {e}").into());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        deletion::create(
+            k,
+            NAMESPACE,
+            &display_name(i),
+            deletion_spec(i, emu.url(), Mode::Plan),
+        )
+        .await;
     }
 
     // Plans: every object Planned with its pre-check complete.
     eprintln!("bench: {n} AccountDeletion objects created; waiting for their plans ...");
+    let api = k.deletions(NAMESPACE);
     let deadline = Instant::now() + Duration::from_secs(1800);
     let planned = loop {
-        op.check_running(dir, &cluster)?;
+        op.check()?;
         let list = api.list(&ListParams::default()).await?.items;
-        let ready: Vec<&AccountDeletion> = list
+        let ready = list
             .iter()
-            .filter(|o| {
-                o.status.as_ref().is_some_and(|s| {
-                    phase(o).as_deref() == Some("Planned")
-                        && s.plan.as_ref().is_some_and(|p| !p.hash.is_empty())
-                        && s.deletion_check
-                            .as_ref()
-                            .is_some_and(|c| c.status == "PreCheckComplete")
-                })
-            })
-            .collect();
-        if ready.len() == n {
+            .filter(|o| o.status.as_ref().is_some_and(shapes::planned))
+            .count();
+        if ready == n {
             break list;
         }
         if Instant::now() > deadline {
-            return Err(format!("only {} of {n} objects planned after 30 min", ready.len()).into());
+            return Err(format!("only {ready} of {n} objects planned after 30 min").into());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
 
     // Approve every plan and switch to mode Delete; time from here.
-    let before = emu
-        .object_counts(&(0..n).map(account_id).collect::<Vec<_>>())
-        .await?;
+    let accounts: Vec<String> = (0..n).map(account_id).collect();
+    let before = object_counts(&emu, &accounts).await;
     let mut discovery_floor = 0;
-    for a in (0..n).map(account_id) {
-        discovery_floor += super::floor::discovery_floor(&emu.dump(&a).await?);
+    for a in &accounts {
+        discovery_floor += floor::discovery_floor(&emu.dump(a).await);
     }
-    emu.reset_calls().await?;
+    emu.reset_calls().await;
+    let emu_cpu0 = usage::cpu_seconds(emu.pid());
     let t0 = Instant::now();
     for o in &planned {
-        let st = o.status.as_ref().ok_or("no status")?;
-        let hash = st.plan.as_ref().map(|p| p.hash.clone()).unwrap_or_default();
-        let waive: Vec<String> = st
-            .deletion_check
+        let patch = o
+            .status
             .as_ref()
-            .map(|c| c.abandonable.iter().map(|a| a.check_id.clone()).collect())
-            .unwrap_or_default();
-        let patch = json!({"spec": {"mode": "Delete", "approvedPlanHash": hash,
-                                     "deletion": {"abandonableCheckIds": waive}}});
+            .and_then(shapes::approval)
+            .ok_or("no plan to approve")?;
         let name = o.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
@@ -221,20 +227,20 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let mut deleted_objects;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        op.check_running(dir, &cluster)?;
-        let list = api.list(&ListParams::default()).await?.items;
+        op.check()?;
+        let list: Vec<AccountDeletion> = api.list(&ListParams::default()).await?.items;
         deleted_objects = 0;
         for o in &list {
             let name = o.metadata.name.clone().unwrap_or_default();
             let st = o.status.as_ref();
             deleted_objects += st.map_or(0, |s| s.deleted.values().sum::<u64>());
-            match phase(o).as_deref() {
-                Some("Deleted") => {
+            match st.and_then(|s| s.phase) {
+                Some(Phase::Deleted) => {
                     finished.entry(name).or_insert_with(|| t0.elapsed().as_secs_f64());
                 }
-                Some(p @ ("Blocked" | "Failed")) => {
+                Some(p @ (Phase::Blocked | Phase::Failed)) => {
                     let msg = st.and_then(|s| s.message.clone()).unwrap_or_default();
-                    stuck.insert(name, format!("{p}: {msg}"));
+                    stuck.insert(name, format!("{p:?}: {msg}"));
                 }
                 _ => {
                     stuck.remove(&name);
@@ -247,13 +253,12 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let wall = t0.elapsed().as_secs_f64();
-    let rss_kib = peak_rss_kib(pid);
-    let cpu = proc_cpu_seconds(&format!("/proc/{pid}/stat"));
+    let rss_kib = usage::peak_rss_kib(pid);
+    let cpu = usage::cpu_seconds(Some(pid));
+    let emu_cpu = usage::cpu_seconds(emu.pid()) - emu_cpu0;
     drop(op);
-    let calls = emu.calls().await?;
-    let after = emu
-        .object_counts(&(0..n).map(account_id).collect::<Vec<_>>())
-        .await?;
+    let calls = emu.calls().await;
+    let after = object_counts(&emu, &accounts).await;
     for (name, why) in stuck.iter().take(3) {
         eprintln!("  Fleet/Operator {name}: {why}");
     }
@@ -267,15 +272,15 @@ pub async fn run(args: &Args, dir: &Path, in_flight: usize) -> Result<Row, BoxEr
     let (floor, floor_note) = fleet_bound(total, n, args.fleet_global_qps, args.rate);
     let first = finished.values().copied().fold(f64::INFINITY, f64::min);
     let last = finished.values().copied().fold(0.0, f64::max);
-    let how = match &image {
-        Some((reference, _)) => format!("the operator in a pod ({reference}, Helm chart, one node)"),
-        None => "the operator binary as a process".to_string(),
+    let how = if as_pod {
+        "the operator in a pod (the kit's image, Helm chart, one node)"
+    } else {
+        "the operator binary as a process"
     };
     let mut extra = format!(
-        "{how}; {:.0} calls/s achieved; emulator CPU {:.1}s; {n} AccountDeletion objects, operator --concurrency {in_flight}; \
+        "{how}; {:.0} calls/s achieved; emulator CPU {emu_cpu:.1}s; {n} AccountDeletion objects, operator --concurrency {in_flight}; \
          {} Deleted; first {first:.1}s, last {last:.1}s after approval, spread {:.1}s",
         total as f64 / wall.max(1e-9),
-        emu.cpu_seconds(),
         finished.len(),
         last - first
     );

@@ -1,7 +1,12 @@
-//! The account shapes the benchmark generates (emulator `generate:` seeds).
+//! The shapes the benchmark writes: the accounts it generates (emulator `generate:` seeds), the
+//! `AccountDeletion` objects that empty them and the approval of their plans, the same for the
+//! worker's in-memory objects and for the fleet's objects in a cluster.
 
 use clap::ValueEnum;
 use serde_json::{Value, json};
+
+use account_deletion_operator::crd::{AccountDeletionStatus, Mode, Phase};
+use ado_testkit::deletion;
 
 use super::{MGMT_ACCOUNT, MGMT_KEY_ID, MGMT_KEY_SECRET};
 
@@ -89,13 +94,49 @@ pub fn account_id(i: usize) -> String {
     format!("{}", 2_000_000_000_000_001u64 + i as u64)
 }
 
+/// The display name of the `i`-th member, and the name of its `AccountDeletion`.
+pub fn display_name(i: usize) -> String {
+    format!("bench-{i}")
+}
+
+/// The spec of the `i`-th member's `AccountDeletion` (credentials Secret `mgmt`, as in the tests).
+pub fn deletion_spec(i: usize, endpoint: &str, mode: Mode) -> Value {
+    deletion::spec(&account_id(i), &display_name(i), mode, endpoint, json!({}))
+}
+
+/// Whether a plan is ready for approval: phase Planned with a plan hash and a finished deletion
+/// pre-check (its abandonable checks are known).
+pub fn planned(st: &AccountDeletionStatus) -> bool {
+    st.phase == Some(Phase::Planned)
+        && st.plan.as_ref().is_some_and(|p| !p.hash.is_empty())
+        && deletion::pre_check_complete(st)
+}
+
+/// The merge patch approving a [`planned`] object's plan, as a user writes it: mode Delete, the
+/// plan's hash, and the abandonable checks the pre-check named waived. `None` before it is planned.
+pub fn approval(st: &AccountDeletionStatus) -> Option<Value> {
+    if !planned(st) {
+        return None;
+    }
+    let hash = st.plan.as_ref().map(|p| p.hash.clone())?;
+    let waive: Vec<String> = st
+        .deletion_check
+        .as_ref()
+        .map(|c| c.abandonable.iter().map(|a| a.check_id.clone()).collect())
+        .unwrap_or_default();
+    Some(
+        json!({"spec": {"mode": Mode::Delete.as_str(), "approvedPlanHash": hash,
+                         "deletion": {"abandonableCheckIds": waive}}}),
+    )
+}
+
 /// The seed (JSON is YAML) with `n` members of the scenario's shape.
 pub fn seed(scn: Scenario, n: usize, tenth: bool) -> Value {
     let accounts: Vec<Value> = (0..n)
         .map(|i| {
             json!({
                 "accountId": account_id(i),
-                "displayName": format!("bench-{i}"),
+                "displayName": display_name(i),
                 "ram": {"generate": generate(scn, tenth)},
             })
         })

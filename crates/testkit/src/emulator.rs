@@ -227,6 +227,17 @@ impl Emulator {
         self.expect_json("GET", "/__emulator/calls", None, None).await
     }
 
+    /// `DELETE /__emulator/calls`: every counter back to zero, and the clock of `firstMutationMs`
+    /// restarts (to count one phase of a run alone).
+    pub async fn reset_calls(&self) {
+        self.expect_json("DELETE", "/__emulator/calls", None, None).await;
+    }
+
+    /// The emulator's process id (`None` while killed), to read its CPU time or memory in /proc.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `PUT /__emulator/faults` with a JSON body; returns the JSON answer (Null when empty).
     pub async fn put_faults(&self, faults: &Value) -> Value {
         let body = serde_json::to_vec(faults).expect("faults to JSON");

@@ -16,10 +16,13 @@
 //! let (kubeconfig, token) = k.service_account_kubeconfig("ns", "sa").await; // TokenRequest API
 //! k.restart_apiserver().await; k.restart_etcd().await; // or stop_*/start_* for outage windows
 //! let emu = Emulator::start(seed_yaml, &[]).await;   // $ADO_BIN_DIR or the cargo-built binary
+//! support::set_bin_dir("target/release");            // a binary of its own (the bench) names it
 //! emu.dump("2000000000000001").await; emu.advance_clock(60).await; emu.calls().await;
+//! emu.reset_calls().await; emu.pid();                // counters from zero; the process (CPU, RSS)
 //! calls::by_action(&emu.calls().await, "resourcemanager:DeleteAccount"); // calls::mutating, codes...
 //! let node = KubeNode::start().await;               // + controller-manager, scheduler, containerd, kubelet
 //! node.import_image(&support::image::operator_image().archive); node.api_port(); // pods: hostNetwork
+//! node.container_pids_running("account-deletion-operator"); // host pids of a pod's process
 //! let mut op = Operator::start(k.kubeconfig(), &["run", "--namespaces", "ns",
 //!     "--metrics-addr", "127.0.0.1:0"], &[("ADO_LOG_LEVEL", "debug")]);
 //! let op = Operator::watching(k.kubeconfig(), "ns", &operator::quick_env(&[operator::DEBUG_LOG]));
@@ -115,9 +118,23 @@ pub fn free_listen_port(ip: &str) -> u16 {
     panic!("no free port on {ip} in {lo}..{hi} after 500 tries");
 }
 
-/// Directory of the project's binaries: `$ADO_BIN_DIR` when set, else the directory of the binary
-/// that runs (`target/<profile>/`: build them first with `cargo build --bins`, as `scripts/test.sh` does).
+/// Set by [`set_bin_dir`]: where this process finds the project's binaries.
+static BIN_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Points [`bin_path`] at `dir` for the rest of this process, over `$ADO_BIN_DIR` (the kit can
+/// only guess the directory from a test binary's `target/<profile>/deps/` location; a binary of
+/// its own, like the benchmark in `target/release/`, names it). The first call wins.
+pub fn set_bin_dir(dir: impl Into<PathBuf>) {
+    let _ = BIN_DIR.set(dir.into());
+}
+
+/// Directory of the project's binaries: the one [`set_bin_dir`] named, else `$ADO_BIN_DIR` when
+/// set, else the directory of the test binary that runs (`target/<profile>/`: build them first
+/// with `cargo build --bins`, as `scripts/test.sh` does).
 pub fn bin_path(name: &str) -> PathBuf {
+    if let Some(dir) = BIN_DIR.get() {
+        return dir.join(name);
+    }
     if let Ok(dir) = std::env::var("ADO_BIN_DIR")
         && !dir.is_empty()
     {

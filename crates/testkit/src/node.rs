@@ -491,10 +491,31 @@ impl KubeNode {
     /// PIDs of the processes of every running container (pods included) on all nodes, from the
     /// shims' process trees.
     pub fn container_pids(&self) -> Vec<u32> {
-        let table = procs::table();
+        self.container_pids_in(&procs::table())
+    }
+
+    fn container_pids_in(&self, table: &[procs::Proc]) -> Vec<u32> {
         self.nodes
             .iter()
-            .flat_map(|n| procs::descendants(&table, &procs::shims_of(&table, &n.sock)))
+            .flat_map(|n| procs::descendants(table, &procs::shims_of(table, &n.sock)))
+            .collect()
+    }
+
+    /// PIDs of the container processes (on all nodes) running `program`: its argv[0] is `program`
+    /// or a path ending in `/program` (`account-deletion-operator` finds the operator pods' process,
+    /// `/usr/local/bin/account-deletion-operator`).
+    pub fn container_pids_running(&self, program: &str) -> Vec<u32> {
+        let table = procs::table();
+        let containers = self.container_pids_in(&table);
+        table
+            .iter()
+            .filter(|p| containers.contains(&p.pid))
+            .filter(|p| {
+                p.args
+                    .first()
+                    .is_some_and(|a| a == program || a.rsplit('/').next() == Some(program))
+            })
+            .map(|p| p.pid)
             .collect()
     }
 

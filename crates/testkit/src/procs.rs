@@ -109,21 +109,20 @@ pub fn kill9(pids: &[u32]) {
         .status();
 }
 
+/// Whether process `pid` exists and is not a zombie (an exited child nobody reaped yet).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').and_then(|i| s[i + 1..].trim_start().chars().next()))
+        .is_some_and(|st| st != 'Z')
+}
+
 /// Waits until none of `pids` is alive (zombies count as gone) or `timeout` passes; the PIDs still
 /// alive then.
 pub fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
     loop {
-        let alive: Vec<u32> = pids
-            .iter()
-            .copied()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| s.rfind(')').and_then(|i| s[i + 1..].trim_start().chars().next()))
-                    .is_some_and(|st| st != 'Z')
-            })
-            .collect();
+        let alive: Vec<u32> = pids.iter().copied().filter(|&pid| alive(pid)).collect();
         if alive.is_empty() || Instant::now() >= deadline {
             return alive;
         }

@@ -71,12 +71,16 @@ pub async fn object_counts(emu: &Emulator, accounts: &[String]) -> u64 {
     sum
 }
 
-/// The first successful mutating call of each account, seconds after the counters were reset:
-/// (earliest, latest) over the accounts that made one.
+/// The first successful mutating call of each member account, seconds after the counters were
+/// reset: (earliest, latest) over the members that made one. The management account is left
+/// out: its mutating calls (`DeleteAccount`) come last by design and say nothing about when a
+/// member's RAM started to empty.
 pub fn first_deletions(calls: &Value) -> Option<(f64, f64, usize)> {
     let m = calls.get("firstMutationMs")?.as_object()?;
     let secs: Vec<f64> = m
-        .values()
+        .iter()
+        .filter(|(account, _)| account.as_str() != super::MGMT_ACCOUNT)
+        .map(|(_, ms)| ms)
         .filter_map(Value::as_u64)
         .map(|ms| ms as f64 / 1000.0)
         .collect();

@@ -212,7 +212,10 @@ pub(super) async fn drive<D: Directory, S: StatusSink>(
     // Empty once is not enough: eventual consistency and concurrent creators are real.
     match decide::emptiness(&p.st, p.now, p.opts.empty_confirm) {
         Emptiness::FirstSeen => {
-            p.st.empty_observed_time = Some(ts(p.now));
+            // To the millisecond, unlike the other times: rounded to the second it could lie up to
+            // half a second ahead, and the confirming pass would find the window not yet over and
+            // take one more full inventory.
+            p.st.empty_observed_time = p.now.round(jiff::Unit::Millisecond).ok().map(|t| t.to_string());
             let after = p.opts.empty_confirm;
             return verifying_empty(p, after);
         }

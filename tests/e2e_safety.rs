@@ -105,33 +105,6 @@ async fn warning_events(k: &KubeCluster, ns: &str, name: &str, why: &str) -> Vec
         .collect()
 }
 
-/// Every line of `ns/name`'s audit record: the head and its chunks.
-async fn audit_lines(k: &KubeCluster, ns: &str, name: &str) -> (Vec<String>, BTreeMap<String, String>) {
-    let api: Api<ConfigMap> = Api::namespaced(k.client(), ns);
-    let Some(head) = api.get_opt(&format!("{name}-audit")).await.unwrap() else {
-        return (Vec::new(), BTreeMap::new());
-    };
-    let data = head.data.unwrap_or_default();
-    let mut lines = Vec::new();
-    let chunks: Vec<Value> = serde_json::from_str(data.get("chunks").map_or("[]", String::as_str)).unwrap();
-    for c in &chunks {
-        let cm = api.get(c["name"].as_str().unwrap()).await.unwrap();
-        let log = cm
-            .data
-            .unwrap_or_default()
-            .remove("audit.log")
-            .unwrap_or_default();
-        lines.extend(log.lines().map(str::to_string));
-    }
-    lines.extend(
-        data.get("audit.log")
-            .map_or("", String::as_str)
-            .lines()
-            .map(str::to_string),
-    );
-    (lines, data)
-}
-
 // ------------------------------------------------------------------ 1. the access role
 
 #[tokio::test]
@@ -186,7 +159,7 @@ async fn the_access_role_survives_any_spelling_until_the_account_is_deleted() {
         st.retained
     );
     for name in ["lower", "upper"] {
-        let (lines, _) = audit_lines(&k, "role", name).await;
+        let (lines, _) = deletion::audit_record(&k, "role", name).await;
         let hit: Vec<&String> = lines
             .iter()
             .filter(|l| {
@@ -265,7 +238,7 @@ async fn one_owner_per_account_across_namespaces() {
             "{lns}/{name} was not refused naming {owner}/{name}: {notes:?}; status {:?}",
             status(&loser, name).await
         );
-        let (lines, _) = audit_lines(&k, lns, name).await;
+        let (lines, _) = deletion::audit_record(&k, lns, name).await;
         assert!(lines.is_empty(), "{lns}/{name} made calls: {lines:#?}");
         owners.push(owner);
     }
@@ -455,7 +428,7 @@ async fn the_audit_record_rolls_over_with_counts_and_outlives_its_object() {
     let t0 = Instant::now();
     wait_phase(&api, "big", Phase::Deleted, 180).await;
     let wall = t0.elapsed();
-    let (lines, head) = audit_lines(&k, "audit", "big").await;
+    let (lines, head) = deletion::audit_record(&k, "audit", "big").await;
     let num = |key: &str| head.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap();
     let summarised: BTreeMap<String, u64> = serde_json::from_str(&head["summarised"]).unwrap();
     let dropped = num("dropped");

@@ -58,8 +58,10 @@ async fn everything_visible(k: &KubeCluster, op: &Operator, metrics: &str) -> Ve
     let obj = serde_json::to_string(&k.deletions(NS).get("secrets-member").await.unwrap()).unwrap();
     let events: Api<Event> = Api::namespaced(k.client(), NS);
     let ev = serde_json::to_string(&events.list(&ListParams::default()).await.unwrap().items).unwrap();
+    // The audit record as stored: the head ConfigMap whole, and every line of its chunks.
     let cms: Api<ConfigMap> = Api::namespaced(k.client(), NS);
-    let audit = serde_json::to_string(&cms.get("secrets-member-audit").await.unwrap()).unwrap();
+    let head = serde_json::to_string(&cms.get("secrets-member-audit").await.unwrap()).unwrap();
+    let audit = format!("{head}\n{}", deletion::audit_log(k, NS, "secrets-member").await);
     let (_, m) = http_get(&format!("{metrics}/metrics")).await;
     vec![
         ("operator log", op.logs()),

@@ -8,6 +8,7 @@
 //! assert_eq!(deletion::truth(&st, "Ready"), Some(Truth::True));
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,17 +115,50 @@ pub async fn events_for(k: &KubeCluster, ns: &str, name: &str) -> Result<Vec<Eve
         .collect())
 }
 
-/// `audit.log` of the audit ConfigMap `ns/<name>-audit` (its newest lines); panics when the
-/// ConfigMap is missing.
-pub async fn audit_log(k: &KubeCluster, ns: &str, name: &str) -> String {
-    let cms: Api<ConfigMap> = Api::namespaced(k.client(), ns);
-    let cm = cms
-        .get(&format!("{name}-audit"))
+/// Every line of `ns/name`'s audit record, oldest first: its chunk ConfigMaps in the order the
+/// head lists them, then the head's own `audit.log`; and the head's data (counts, `chunks`).
+/// Empty when there is no record yet.
+pub async fn audit_record(k: &KubeCluster, ns: &str, name: &str) -> (Vec<String>, BTreeMap<String, String>) {
+    let api: Api<ConfigMap> = Api::namespaced(k.client(), ns);
+    let head = api
+        .get_opt(&format!("{name}-audit"))
         .await
         .unwrap_or_else(|e| panic!("audit ConfigMap {ns}/{name}-audit: {e}"));
-    cm.data
-        .and_then(|mut d| d.remove("audit.log"))
-        .unwrap_or_default()
+    let Some(head) = head else {
+        return (Vec::new(), BTreeMap::new());
+    };
+    let data = head.data.unwrap_or_default();
+    let chunks: Vec<Value> = serde_json::from_str(data.get("chunks").map_or("[]", String::as_str))
+        .unwrap_or_else(|e| panic!("audit ConfigMap {ns}/{name}-audit: unreadable chunks: {e}"));
+    let mut lines = Vec::new();
+    for c in &chunks {
+        let chunk = c["name"].as_str().unwrap_or_default();
+        let cm = api
+            .get(chunk)
+            .await
+            .unwrap_or_else(|e| panic!("audit chunk {ns}/{chunk}: {e}"));
+        let log = cm
+            .data
+            .unwrap_or_default()
+            .remove("audit.log")
+            .unwrap_or_default();
+        lines.extend(log.lines().map(str::to_string));
+    }
+    lines.extend(
+        data.get("audit.log")
+            .map_or("", String::as_str)
+            .lines()
+            .map(str::to_string),
+    );
+    (lines, data)
+}
+
+/// The whole audit record of `ns/name` ([`audit_record`]) as `audit.log` text; panics when the
+/// head ConfigMap `ns/<name>-audit` is missing.
+pub async fn audit_log(k: &KubeCluster, ns: &str, name: &str) -> String {
+    let (lines, head) = audit_record(k, ns, name).await;
+    assert!(!head.is_empty(), "audit ConfigMap {ns}/{name}-audit is missing");
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// Rank of `phase` on the way to `Deleted` (`Planned` 0 ... `Deleted` 5, as

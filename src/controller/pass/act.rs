@@ -215,7 +215,8 @@ pub(super) async fn drive<D: Directory, S: StatusSink>(
             // To the millisecond, unlike the other times: rounded to the second it could lie up to
             // half a second ahead, and the confirming pass would find the window not yet over and
             // take one more full inventory.
-            p.st.empty_observed_time = p.now.round(jiff::Unit::Millisecond).ok().map(|t| t.to_string());
+            p.st.empty_observed_time =
+                Some(p.now.round(jiff::Unit::Millisecond).unwrap_or(p.now).to_string());
             let after = p.opts.empty_confirm;
             return verifying_empty(p, after);
         }

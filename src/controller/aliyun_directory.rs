@@ -18,7 +18,7 @@ use ado_aliyun::product::Product;
 use ado_aliyun::ratelimit::RateLimits;
 use ado_aliyun::rm;
 use ado_aliyun::sts::sanitize_session_name;
-use ado_aliyun::transport::{CallObserver, Transport};
+use ado_aliyun::transport::{CallObserver, HttpPool, Transport};
 
 use super::directory::{
     AccountInfo, AccountType, CheckResult, CheckState, DeletionState, DeletionStatusInfo, Directory,
@@ -255,6 +255,8 @@ pub struct AliyunConnector {
     limits: Arc<RateLimits>,
     observer: Option<Arc<dyn CallObserver>>,
     cache: Mutex<HashMap<String, CacheEntry>>,
+    /// One connection pool for every account's client (see [`HttpPool`]).
+    http: HttpPool,
 }
 
 impl std::fmt::Debug for AliyunConnector {
@@ -283,6 +285,7 @@ impl AliyunConnector {
             limits: Arc::new(RateLimits::new(account_qps, global_qps)),
             observer: None,
             cache: Mutex::new(HashMap::new()),
+            http: HttpPool::default(),
         }
     }
 
@@ -303,6 +306,12 @@ impl AliyunConnector {
     #[must_use]
     pub fn global_qps(&self) -> f64 {
         self.global_qps
+    }
+
+    /// Number of HTTP clients (connection pools) the cached directory clients share.
+    #[must_use]
+    pub fn http_clients(&self) -> usize {
+        self.http.clients()
     }
 
     /// Number of cached directory clients.
@@ -333,7 +342,7 @@ impl Connector for AliyunConnector {
             return Ok(e.dir.clone());
         }
         let config = client_config(endpoint, endpoints)?;
-        let transport = Transport::new(config)
+        let transport = Transport::in_pool(config, &self.http)
             .map_err(|e| format!("cannot build the Alibaba Cloud client: {e}"))?
             .with_limits(self.limits.clone());
         let transport = match &self.observer {
@@ -414,6 +423,9 @@ mod tests {
             .unwrap();
         assert!(!Arc::ptr_eq(&rotated, &other));
         assert_eq!(c.cached(), 2);
+        // Two keys, one connection pool: a fleet holds about its peak of calls in flight in
+        // connections, not the sum of every account's own peak.
+        assert_eq!(c.http_clients(), 1);
         let dbg = format!("{:?} {:?} {:?}", c, rotated, rotated.client());
         assert!(!dbg.contains("s2"), "{dbg}");
     }

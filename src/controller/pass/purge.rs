@@ -3,6 +3,7 @@
 //! progress while it runs and turns its report into status.
 
 use ado_core::execute::ExecOptions;
+use futures::future::{BoxFuture, OptionFuture};
 use std::time::Duration;
 
 use ado_core::api::SlrPhase;
@@ -54,6 +55,11 @@ pub(super) async fn purge<M: PlanApi, S: StatusSink>(
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
     let mut gone_now = 0u64;
+    // A progress write runs beside the plan, never in its way: awaiting it inside this loop would
+    // stop polling the calls in flight for as long as the API server takes to answer. One write
+    // at a time (a tick that finds one still running skips), and the last one finishes before
+    // the pass writes anything else, so an older progress can never land over newer status.
+    let mut writing: Option<BoxFuture<'_, ()>> = None;
     let report = loop {
         tokio::select! {
             report = &mut run => break report,
@@ -65,16 +71,25 @@ pub(super) async fn purge<M: PlanApi, S: StatusSink>(
                     gone_now += 1;
                 }
             }
-            _ = tick.tick() => {
-                if let Some(ev) = progress_now(p, gone_now, planned.saturating_sub(gone_now)) {
-                    sink.publish(&ev).await;
-                }
-                if let Err(e) = sink.save(&p.st).await {
-                    tracing::debug!(account = %id, error = %e, "progress write failed; the next one retries");
-                }
+            Some(()) = OptionFuture::from(writing.as_mut()) => writing = None,
+            _ = tick.tick(), if writing.is_none() => {
+                let event = progress_now(p, gone_now, planned.saturating_sub(gone_now));
+                let status = p.st.clone();
+                let account = id.clone();
+                writing = Some(Box::pin(async move {
+                    if let Some(ev) = event {
+                        sink.publish(&ev).await;
+                    }
+                    if let Err(e) = sink.save(&status).await {
+                        tracing::debug!(%account, error = %e, "progress write failed; the next one retries");
+                    }
+                }));
             }
         }
     };
+    if let Some(w) = writing {
+        w.await;
+    }
     for (k, n) in &report.deleted {
         *p.st.deleted.entry(k.as_str().to_string()).or_insert(0) += n;
         *p.deleted_now.entry(*k).or_insert(0) += n;

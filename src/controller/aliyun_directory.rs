@@ -14,11 +14,12 @@ use ado_aliyun::client::AliyunClient;
 use ado_aliyun::config::{ClientConfig, Endpoints};
 use ado_aliyun::credentials::{CredentialProvider, Credentials};
 use ado_aliyun::error::AliyunError;
+use ado_aliyun::http_pool::HttpPool;
 use ado_aliyun::product::Product;
 use ado_aliyun::ratelimit::RateLimits;
 use ado_aliyun::rm;
 use ado_aliyun::sts::sanitize_session_name;
-use ado_aliyun::transport::{CallObserver, HttpPool, Transport};
+use ado_aliyun::transport::{CallObserver, Transport};
 
 use super::directory::{
     AccountInfo, AccountType, CheckResult, CheckState, DeletionState, DeletionStatusInfo, Directory,

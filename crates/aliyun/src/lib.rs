@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod egress;
 pub mod error;
+pub mod http_pool;
 pub mod ims;
 pub mod ims_apps;
 pub mod pagination;

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::config::{ClientConfig, ParamPlacement, SignatureVersion};
 use super::credentials::{CredentialProvider, Credentials};
 use super::error::{AliyunError, ErrorClass};
+use super::http_pool::HttpPool;
 use super::product::Product;
 use super::sign;
 
@@ -56,6 +57,8 @@ where
 /// The shared HTTP machinery: one connection pool, the configuration and the observer.
 pub struct Transport {
     http: reqwest::Client,
+    /// Requests of the pool's client on the wire at once ([`MAX_IN_FLIGHT`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
     config: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
     limits: Arc<super::ratelimit::RateLimits>,
@@ -108,23 +111,6 @@ fn host_header(base: &reqwest::Url) -> String {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
     }
-}
-
-/// True when every endpoint is on a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
-fn all_loopback(config: &ClientConfig) -> bool {
-    use super::product::Product as Pr;
-    [Pr::Ram, Pr::Ims, Pr::ResourceManager, Pr::Sts].iter().all(|p| {
-        reqwest::Url::parse(config.endpoints.url(*p))
-            .ok()
-            .is_some_and(|u| {
-                u.host_str().is_some_and(|h| {
-                    h.eq_ignore_ascii_case("localhost")
-                        || h.trim_matches(['[', ']'])
-                            .parse::<std::net::IpAddr>()
-                            .is_ok_and(|ip| ip.is_loopback())
-                })
-            })
-    })
 }
 
 /// Builds and signs one attempt of `action`.
@@ -296,60 +282,6 @@ pub fn backoff(config: &super::config::RetryConfig, attempt: u32, server_hint: O
     }
 }
 
-/// HTTP clients shared by many transports: one per distinct setting (timeouts, proxy use).
-///
-/// Every account reaches the same few endpoints, and a signature belongs to a request, not to a
-/// connection, so accounts can share connections. With a pool per account, a fleet holds the sum
-/// of every account's own peak of connections (measured: 2,069 for 100 accounts, most of them
-/// idle, each with its own TLS and read buffers); shared, it holds about the operator's overall
-/// peak of calls in flight. Keep one pool per runtime: a connection lives on the runtime that
-/// opened it.
-#[derive(Debug, Default)]
-pub struct HttpPool {
-    clients: std::sync::Mutex<std::collections::HashMap<(Duration, Duration, bool), reqwest::Client>>,
-}
-
-impl HttpPool {
-    fn client(&self, config: &ClientConfig) -> Result<reqwest::Client, AliyunError> {
-        let key = (config.connect_timeout, config.timeout, all_loopback(config));
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
-        }
-        // Signed requests never follow redirects, and a name that resolves to a metadata address
-        // is refused (src/aliyun/egress.rs).
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(super::egress::GuardedResolver));
-        if key.2 {
-            // The emulator: never route loopback traffic through an environment proxy.
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| {
-            let mut e = AliyunError::from_transport(e);
-            e.message.push_str(" (is a rustls crypto provider installed?)");
-            e
-        })?;
-        clients.insert(key, http.clone());
-        Ok(http)
-    }
-
-    /// Number of distinct HTTP clients (connection pools) in use.
-    #[must_use]
-    pub fn clients(&self) -> usize {
-        self.clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
-}
-
 impl Transport {
     /// Builds the HTTP client with the configured timeouts (a connection pool of its own).
     ///
@@ -374,9 +306,10 @@ impl Transport {
                 e
             })?;
         }
-        let http = pool.client(&config)?;
+        let (http, in_flight) = pool.client(&config)?;
         Ok(Transport {
             http,
+            in_flight,
             config,
             observer: None,
             limits: Arc::default(),
@@ -523,6 +456,9 @@ impl Transport {
         action: &str,
         params: &[(String, String)],
     ) -> Result<serde_json::Value, AliyunError> {
+        // Never closed; taken before signing (a wait never ages the signed time) and held until
+        // the whole answer is read, so the connection is free again.
+        let _on_the_wire = self.in_flight.acquire().await.ok();
         let req = sign_request(
             &self.config,
             creds,

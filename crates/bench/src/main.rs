@@ -95,6 +95,13 @@ struct Args {
     /// instead of as a pod (the image, the Helm chart) on a one-node cluster.
     #[arg(long)]
     fleet_operator_process: bool,
+    /// Skip the Fleet/Rate row (the fleet's plans without Kubernetes) and run Fleet/Operator only.
+    #[arg(long)]
+    fleet_operator_only: bool,
+    /// An extra argument for the Fleet/Operator operator (repeatable, e.g.
+    /// `--fleet-operator-arg=--audit-chunk-bytes=8192`): the chart's `extraArgs`, or the process's.
+    #[arg(long, allow_hyphen_values = true)]
+    fleet_operator_arg: Vec<String>,
     /// Skip the sequential SDK baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -638,9 +645,14 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
             if scn == Scenario::Quota && regime == Regime::Latency {
                 continue;
             }
+            let skip = scn == Scenario::Fleet && regime == Regime::Rate && args.fleet_operator_only;
             eprintln!("bench: running {scn:?}/{regime:?} ...");
             let _ = std::io::stderr().flush();
-            match caught(run_row(args, scn, regime)).await {
+            match if skip {
+                Err("skipped (--fleet-operator-only)".into())
+            } else {
+                caught(run_row(args, scn, regime)).await
+            } {
                 Ok((row, _)) => {
                     if regime == Regime::Latency && scn != Scenario::Fleet && !args.no_baseline {
                         eprintln!("bench: running the SDK baseline for {scn:?} ...");

@@ -87,6 +87,7 @@ async fn install_pod(
         "rateLimits": {"globalQps": args.fleet_global_qps, "accountQps": args.rate},
         "timing": {"pollSeconds": 1},
         "allowedEndpoints": [emu.url()],
+        "extraArgs": args.fleet_operator_arg,
     });
     helm::install(node.kubeconfig(), RELEASE, RELEASE_NAMESPACE, &values);
     pods::wait_rollout(
@@ -121,26 +122,23 @@ fn start_process(k: &KubeCluster, args: &Args, in_flight: usize) -> Running {
         args.rate.to_string(),
         args.concurrency.to_string(),
     );
+    let mut argv: Vec<&str> = vec![
+        "--concurrency",
+        &in_flight,
+        "--global-qps",
+        &qps,
+        "--account-qps",
+        &rate,
+        "--account-concurrency",
+        &conc,
+        "--poll-seconds",
+        "1",
+        "--log-format",
+        "json",
+    ];
+    argv.extend(args.fleet_operator_arg.iter().map(String::as_str));
     // The emulator this process started is the one allowed endpoint (the kit's default).
-    Running::Process(Operator::watching_with(
-        k.kubeconfig(),
-        NAMESPACE,
-        &[
-            "--concurrency",
-            &in_flight,
-            "--global-qps",
-            &qps,
-            "--account-qps",
-            &rate,
-            "--account-concurrency",
-            &conc,
-            "--poll-seconds",
-            "1",
-            "--log-format",
-            "json",
-        ],
-        &[],
-    ))
+    Running::Process(Operator::watching_with(k.kubeconfig(), NAMESPACE, &argv, &[]))
 }
 
 /// Runs the fleet through the operator and returns its row.

@@ -464,3 +464,61 @@ impl AliyunClient {
             .collect()
     }
 }
+
+/// Requests a loopback server holds until released, and the most it held at once.
+#[derive(Default)]
+struct Held {
+    now: AtomicUsize,
+    most: AtomicUsize,
+    release: tokio::sync::Notify,
+    released: std::sync::atomic::AtomicBool,
+}
+
+async fn hold(State(h): State<Arc<Held>>) -> Response {
+    let now = h.now.fetch_add(1, Ordering::SeqCst) + 1;
+    h.most.fetch_max(now, Ordering::SeqCst);
+    let wait = h.release.notified();
+    if !h.released.load(Ordering::SeqCst) {
+        wait.await;
+    }
+    h.now.fetch_sub(1, Ordering::SeqCst);
+    ([("content-type", "application/json")], r#"{"RequestId":"RID"}"#).into_response()
+}
+
+/// A burst of calls (a stalled process catching up with its budgets) never has more than
+/// `MAX_IN_FLIGHT` requests, and so connections, on the wire at once; the rest wait their turn and
+/// all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_calls_keeps_at_most_max_in_flight_on_the_wire() {
+    use crate::http_pool::MAX_IN_FLIGHT;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let held = Arc::new(Held::default());
+    let app = axum::Router::new().fallback(hold).with_state(held.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut cfg = config(&format!("http://{addr}"));
+    cfg.timeout = Duration::from_secs(60);
+    let c = Arc::new(AliyunClient::new(cfg, creds()).unwrap());
+    let tasks: Vec<_> = (0..MAX_IN_FLIGHT + 64)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.ram().delete_user("u").await.map(|_| ()) })
+        })
+        .collect();
+    // Wait until the server holds a full set, then give any call past the cap time to arrive.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while held.now.load(Ordering::SeqCst) < MAX_IN_FLIGHT && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let most = held.most.load(Ordering::SeqCst);
+    held.released.store(true, Ordering::SeqCst);
+    held.release.notify_waiters();
+    for t in tasks {
+        assert!(t.await.unwrap().is_ok());
+    }
+    assert_eq!(most, MAX_IN_FLIGHT, "most requests on the wire at once");
+}

@@ -74,7 +74,7 @@ impl HttpPool {
             return Ok(c.clone());
         }
         // Signed requests never follow redirects, and a name that resolves to a metadata address
-        // is refused (src/aliyun/egress.rs).
+        // is refused (`egress.rs`).
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)

@@ -235,6 +235,9 @@ impl RateLimits {
             return None;
         }
         let mut m = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(l) = m.get(account) {
+            return Some(l.clone());
+        }
         Some(
             m.entry(account.to_owned())
                 .or_insert_with(|| Arc::new(RateLimiter::new(self.account_qps)))
@@ -244,6 +247,10 @@ impl RateLimits {
 
     fn global_turns(&self, account: &str) -> Arc<tokio::sync::Semaphore> {
         let mut m = self.global_turns.lock().unwrap_or_else(PoisonError::into_inner);
+        // Looked up on every call: allocate the key only for a new account.
+        if let Some(t) = m.get(account) {
+            return t.clone();
+        }
         m.entry(account.to_owned())
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(GLOBAL_QUEUE_PER_ACCOUNT)))
             .clone()

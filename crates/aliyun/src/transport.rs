@@ -57,7 +57,8 @@ where
 /// The shared HTTP machinery: one connection pool, the configuration and the observer.
 pub struct Transport {
     http: reqwest::Client,
-    /// Requests of the pool's client on the wire at once ([`MAX_IN_FLIGHT`]).
+    /// Requests of the pool's client on the wire at once
+    /// ([`MAX_IN_FLIGHT`](super::http_pool::MAX_IN_FLIGHT)).
     in_flight: Arc<tokio::sync::Semaphore>,
     config: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,

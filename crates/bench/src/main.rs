@@ -646,14 +646,20 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
                 continue;
             }
             let skip = scn == Scenario::Fleet && regime == Regime::Rate && args.fleet_operator_only;
-            eprintln!("bench: running {scn:?}/{regime:?} ...");
-            let _ = std::io::stderr().flush();
-            match if skip {
-                Err("skipped (--fleet-operator-only)".into())
+            if skip {
+                eprintln!("bench: {scn:?}/{regime:?} skipped (--fleet-operator-only)");
             } else {
-                caught(run_row(args, scn, regime)).await
-            } {
-                Ok((row, _)) => {
+                eprintln!("bench: running {scn:?}/{regime:?} ...");
+            }
+            let _ = std::io::stderr().flush();
+            let result = if skip {
+                None
+            } else {
+                Some(caught(run_row(args, scn, regime)).await)
+            };
+            match result {
+                None => {}
+                Some(Ok((row, _))) => {
                     if regime == Regime::Latency && scn != Scenario::Fleet && !args.no_baseline {
                         eprintln!("bench: running the SDK baseline for {scn:?} ...");
                         match caught(baseline(args, scn)).await {
@@ -667,7 +673,7 @@ async fn orchestrate(args: &Args) -> Result<(), BoxErr> {
                     }
                     rows.push(row);
                 }
-                Err(e) => eprintln!("bench: {scn:?}/{regime:?} failed: {e}"),
+                Some(Err(e)) => eprintln!("bench: {scn:?}/{regime:?} failed: {e}"),
             }
             if scn == Scenario::Fleet && regime == Regime::Rate {
                 eprintln!(

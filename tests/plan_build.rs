@@ -530,3 +530,64 @@ fn first_entries_follow_execution_order_in_plain_words() {
     assert_eq!(remaining[&Kind::Groups], 1);
     assert_eq!(remaining[&Kind::CustomPolicies], 3);
 }
+
+/// Many users, groups and policies with names that share prefixes, so ready actions often tie on
+/// their kind and object and the order rests on the step and the target.
+fn crowded() -> Inventory {
+    let mut inv = rich();
+    let names = ["u", "u-1", "u1", "u-10", "ua", "u.b"];
+    for (i, n) in names.iter().enumerate() {
+        inv.users.push(User {
+            name: (*n).into(),
+            access_keys: vec![format!("LTAI5t{n}B"), format!("LTAI5t{n}A"), format!("LTAI5t{n}")],
+            login_profile: Some(i % 2 == 0),
+            policies: vec![
+                pol(&format!("p{}", i % 3), PolicyType::Custom),
+                pol("ReadOnlyAccess", PolicyType::System),
+                pol(&format!("p{}-x", i % 2), PolicyType::Custom),
+            ],
+            ..User::default()
+        });
+    }
+    for g in ["g", "g-1", "g1"] {
+        inv.groups.push(Group {
+            name: g.into(),
+            members: names.iter().rev().map(|n| (*n).into()).collect(),
+            policies: vec![pol("p1", PolicyType::Custom), pol("p0-x", PolicyType::Custom)],
+        });
+    }
+    for p in ["p0", "p1", "p2", "p0-x", "p1-x"] {
+        inv.custom_policies.push(CustomPolicy {
+            name: p.into(),
+            default_version: "v1".into(),
+            ..CustomPolicy::default()
+        });
+    }
+    inv
+}
+
+#[test]
+fn plan_order_is_always_the_ready_action_with_the_smallest_key() {
+    // The definition the plan hash rests on: at each position, of the actions whose prerequisites
+    // all came earlier, the one with the smallest (kind, object, step, target) comes next.
+    for inv in [rich(), crowded()] {
+        let plan = build(&inv, &PlanOptions::default()).unwrap();
+        assert_topological(&plan);
+        let key = |a: &Action| {
+            let (kind, obj, step) = a.sort_key();
+            (kind, obj.to_string(), step, a.target())
+        };
+        for (k, chosen) in plan.actions.iter().enumerate() {
+            let ready_later = plan.actions[k..].iter().filter(|a| a.deps.iter().all(|&d| d < k));
+            for other in ready_later {
+                assert!(
+                    key(&chosen.action) <= key(&other.action),
+                    "position {k}: {} came before the ready {}",
+                    chosen.action,
+                    other.action
+                );
+            }
+        }
+        assert!(plan.actions.len() > 30, "{} actions", plan.actions.len());
+    }
+}

@@ -252,31 +252,41 @@ impl Action {
     /// What the call acts on, compactly: `alice`, `alice/LTAI…`, `admins/app-policy`.
     #[must_use]
     pub fn target(&self) -> String {
+        match self.target_parts() {
+            (owner, Some(part)) => format!("{owner}/{part}"),
+            (name, None) => name.to_string(),
+        }
+    }
+
+    /// [`Action::target`] as its parts (the owner, and what of it, if anything), so that ordering
+    /// a plan's actions compares targets without building a string per action.
+    #[must_use]
+    pub fn target_parts(&self) -> (&str, Option<&str>) {
         match self {
-            Action::DeleteAccessKey { user, key_id } => format!("{user}/{key_id}"),
+            Action::DeleteAccessKey { user, key_id } => (user, Some(key_id)),
             Action::DeleteLoginProfile { user }
             | Action::UnbindMfaDevice { user, .. }
-            | Action::DeleteUser { user } => user.clone(),
-            Action::RemoveUserFromGroup { user, group } => format!("{user}/{group}"),
+            | Action::DeleteUser { user } => (user, None),
+            Action::RemoveUserFromGroup { user, group } => (user, Some(group)),
             Action::DetachPolicyFromUser { user: p, policy, .. }
             | Action::DetachPolicyFromGroup { group: p, policy, .. }
-            | Action::DetachPolicyFromRole { role: p, policy, .. } => format!("{p}/{policy}"),
-            Action::DeleteGroup { group } => group.clone(),
-            Action::DeleteRole { role } | Action::DeleteServiceLinkedRole { role } => role.clone(),
-            Action::DeletePolicy { policy } => policy.clone(),
-            Action::DeleteVirtualMfaDevice { serial } => serial.clone(),
-            Action::DeleteSamlProvider { name } | Action::DeleteOidcProvider { name } => name.clone(),
-            Action::SetDefaultDomain { domain } => domain.clone(),
-            Action::DeleteAccessKeyInRecycleBin { upn, key_id, .. } => format!("{upn}/{key_id}"),
-            Action::DeleteUserInRecycleBin { upn, .. } => upn.clone(),
+            | Action::DetachPolicyFromRole { role: p, policy, .. } => (p, Some(policy)),
+            Action::DeleteGroup { group } => (group, None),
+            Action::DeleteRole { role } | Action::DeleteServiceLinkedRole { role } => (role, None),
+            Action::DeletePolicy { policy } => (policy, None),
+            Action::DeleteVirtualMfaDevice { serial } => (serial, None),
+            Action::DeleteSamlProvider { name } | Action::DeleteOidcProvider { name } => (name, None),
+            Action::SetDefaultDomain { domain } => (domain, None),
+            Action::DeleteAccessKeyInRecycleBin { upn, key_id, .. } => (upn, Some(key_id)),
+            Action::DeleteUserInRecycleBin { upn, .. } => (upn, None),
             Action::DeleteServiceCredential {
                 user, credential_id, ..
-            } => format!("{user}/{credential_id}"),
-            Action::DeletePasskey { user, passkey_id, .. } => format!("{user}/{passkey_id}"),
-            Action::DeleteAppSecret { app, secret_id, .. } => format!("{app}/{secret_id}"),
+            } => (user, Some(credential_id)),
+            Action::DeletePasskey { user, passkey_id, .. } => (user, Some(passkey_id)),
+            Action::DeleteAppSecret { app, secret_id, .. } => (app, Some(secret_id)),
             Action::DeprovisionApplication { app, .. }
             | Action::DeleteApplication { app, .. }
-            | Action::DeprovisionExternalApplication { app, .. } => app.clone(),
+            | Action::DeprovisionExternalApplication { app, .. } => (app, None),
         }
     }
 
